@@ -1,0 +1,50 @@
+# producer-reliability: the two commands are `make run` and `make test`.
+# Every target installs what it needs first (scripts/setup.sh skips what is already there).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := $(HOME)/.cargo/bin:$(CURDIR)/.tools/node_modules/.bin:$(PATH)
+# Read by Leptos at compile time when the server is built outside cargo-leptos (cargo test).
+export LEPTOS_OUTPUT_NAME := producer-reliability
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+BIN := target/release/producer-reliability
+
+.PHONY: help setup build run test lint unit-and-integration e2e bench clean
+
+help:
+	@echo "make run    - set up what is missing, build (release), serve on http://127.0.0.1:3000 with an embedded broker"
+	@echo "make test   - set up, then run every test: lint, unit, integration (real Tansu), browser (Chromium)"
+	@echo "make build  - build only;  make bench - benchmark against its ceilings"
+
+setup:
+	@scripts/setup.sh run
+
+build: setup
+	cargo leptos build --release
+
+run: build
+	LEPTOS_SITE_ROOT=target/site $(BIN)
+
+test: lint unit-and-integration e2e
+	@echo "all tests passed"
+
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --features ssr --all-targets -- -D warnings
+	cargo clippy --lib --no-default-features --features hydrate --target wasm32-unknown-unknown -- -D warnings
+
+unit-and-integration: setup
+	cargo test --features ssr
+
+e2e: setup
+	@scripts/setup.sh test
+	cargo leptos end-to-end --release
+
+bench:
+	@scripts/setup.sh bench
+	cargo leptos build --release
+	scripts/bench.sh
+
+clean:
+	cargo clean

@@ -1,0 +1,19 @@
+//! Types shared by the server and the browser: what a caller asks for, how it is validated,
+//! and what the service answers. Compiled for both sides so the form validates with the very
+//! rules the server applies.
+
+mod lab;
+mod mode;
+mod request;
+mod status;
+
+pub use lab::{
+    FaultInput, FaultKind, FaultSpec, FaultStatus, LabParams, LabRunReport, LabRunRequest, LabRunState, Verification,
+    MAX_LAB_COUNT,
+};
+pub use mode::{ProducerMode, SendMode};
+pub use request::{
+    validate_topic, Field, SendParams, SendRequest, ValidationError, DEFAULT_TOPIC, MAX_EVENT_ID_LEN, MAX_KEY_LEN,
+    MAX_TOPIC_LEN,
+};
+pub use status::{BrokerInfo, BrokerKind, DeliveryState, SendAccepted, SendOutcome, SendReceipt, SendStatus};

@@ -1,0 +1,122 @@
+use super::{ProducerMode, SendMode};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Where a send stands. PENDING only until its delivery report arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DeliveryState {
+    Pending,
+    Ok,
+    Error,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "PENDING",
+            DeliveryState::Ok => "OK",
+            DeliveryState::Error => "ERROR",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        self != DeliveryState::Pending
+    }
+}
+
+/// What happened to one send (sync or async): the body of `GET /api/v1/status`.
+/// `partition`/`offset` appear once the broker acknowledged, `error` once it failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendStatus {
+    pub request_id: Uuid,
+    pub state: DeliveryState,
+    pub event_id: String,
+    pub mode: ProducerMode,
+    pub send_mode: SendMode,
+    pub topic: String,
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Milliseconds from accepting the send to its delivery report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+}
+
+/// The answer to a synchronous send: the broker acknowledged the record at this offset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendReceipt {
+    pub request_id: Uuid,
+    pub event_id: String,
+    pub mode: ProducerMode,
+    pub send_mode: SendMode,
+    pub topic: String,
+    pub key: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub latency_ms: f64,
+}
+
+/// The answer to an asynchronous send: accepted, delivery report to come.
+/// `partition` is the one the caller asked for (null when not given).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendAccepted {
+    pub request_id: Uuid,
+    pub state: DeliveryState,
+    pub event_id: String,
+    pub mode: ProducerMode,
+    pub send_mode: SendMode,
+    pub topic: String,
+    pub key: String,
+    pub partition: Option<i32>,
+}
+
+/// What the send core answers: delivered (sync) or accepted (async).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum SendOutcome {
+    Delivered(SendReceipt),
+    Accepted(SendAccepted),
+}
+
+impl SendOutcome {
+    pub fn request_id(&self) -> Uuid {
+        match self {
+            SendOutcome::Delivered(r) => r.request_id,
+            SendOutcome::Accepted(a) => a.request_id,
+        }
+    }
+}
+
+/// Which broker the service talks to, for the UI's badge and `/health/ready`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerKind {
+    /// A Tansu process the service started, with in-memory storage: data is lost on exit.
+    Embedded,
+    /// A cluster named by `KAFKA_BOOTSTRAP_SERVERS`.
+    External,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerInfo {
+    pub kind: BrokerKind,
+    pub bootstrap_servers: String,
+    pub ready: bool,
+    /// Why the broker is not ready, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub topics: Vec<String>,
+    pub default_topic: String,
+    /// The last fatal producer error and its recovery, if one happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_producer_error: Option<String>,
+}

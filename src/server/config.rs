@@ -1,0 +1,262 @@
+//! Settings, read once at start-up from the environment (the seed's variables) or the same
+//! options as command-line flags. Nothing reads the environment after this.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "producer-reliability", version, about)]
+pub struct Config {
+    /// Address the UI and API listen on. Defaults to loopback: binding elsewhere is explicit.
+    #[arg(long, env = "LEPTOS_SITE_ADDR", value_name = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    pub site_addr: SocketAddr,
+
+    /// Kafka bootstrap servers. Unset or empty: start an embedded in-memory Tansu broker.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", value_name = "KAFKA_BOOTSTRAP_SERVERS")]
+    pub kafka_bootstrap_servers: Option<String>,
+
+    /// `request.timeout.ms`: how long the broker may take to acknowledge (acks).
+    #[arg(long, env = "KAFKA_REQUEST_TIMEOUT_MS", value_name = "KAFKA_REQUEST_TIMEOUT_MS", default_value_t = 1000)]
+    pub kafka_request_timeout_ms: u32,
+
+    /// `message.timeout.ms`: the bound on a send, retries included.
+    #[arg(
+        long,
+        env = "KAFKA_DELIVERY_TIMEOUT_MS",
+        value_name = "KAFKA_DELIVERY_TIMEOUT_MS",
+        default_value_t = 120_000
+    )]
+    pub kafka_delivery_timeout_ms: u32,
+
+    /// `retry.backoff.ms`.
+    #[arg(long, env = "KAFKA_RETRY_BACKOFF_MS", value_name = "KAFKA_RETRY_BACKOFF_MS", default_value_t = 100)]
+    pub kafka_retry_backoff_ms: u32,
+
+    /// `message.send.max.retries`.
+    #[arg(long, env = "KAFKA_RETRIES", value_name = "KAFKA_RETRIES", default_value_t = 10)]
+    pub kafka_retries: u32,
+
+    /// `linger.ms`.
+    #[arg(long, env = "KAFKA_LINGER_MS", value_name = "KAFKA_LINGER_MS", default_value_t = 0)]
+    pub kafka_linger_ms: u32,
+
+    /// `socket.timeout.ms`: when it expires librdkafka retries the request itself.
+    #[arg(long, env = "KAFKA_SOCKET_TIMEOUT_MS", value_name = "KAFKA_SOCKET_TIMEOUT_MS", default_value_t = 60_000)]
+    pub kafka_socket_timeout_ms: u32,
+
+    /// Topic used when a send names none.
+    #[arg(long, env = "KAFKA_DEFAULT_TOPIC", value_name = "KAFKA_DEFAULT_TOPIC", default_value = crate::model::DEFAULT_TOPIC)]
+    pub kafka_default_topic: String,
+
+    /// Partitions of a topic the service creates because it was missing.
+    #[arg(long, env = "KAFKA_TOPIC_PARTITIONS", value_name = "KAFKA_TOPIC_PARTITIONS", default_value_t = 3,
+          value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    pub kafka_topic_partitions: i32,
+
+    /// Replication factor of a created topic; -1 lets the cluster choose its default.
+    #[arg(long, env = "KAFKA_TOPIC_REPLICATION", value_name = "KAFKA_TOPIC_REPLICATION", default_value_t = -1,
+          allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-1..=32))]
+    pub kafka_topic_replication: i32,
+
+    /// Most statuses kept; the oldest are evicted first.
+    #[arg(long, env = "STATUS_STORE_CAPACITY", value_name = "STATUS_STORE_CAPACITY", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub status_store_capacity: u64,
+
+    /// Seconds a status is kept after its send.
+    #[arg(long, env = "STATUS_STORE_MAX_AGE_SECS", value_name = "STATUS_STORE_MAX_AGE_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub status_store_max_age_secs: u64,
+
+    /// How long shutdown waits for undelivered records.
+    #[arg(long, env = "SHUTDOWN_FLUSH_TIMEOUT_MS", value_name = "SHUTDOWN_FLUSH_TIMEOUT_MS", default_value_t = 5000)]
+    pub shutdown_flush_timeout_ms: u32,
+
+    /// Tansu binary for the embedded broker; else `tansu` on PATH.
+    #[arg(long, env = "TANSU_BIN", value_name = "TANSU_BIN")]
+    pub tansu_bin: Option<PathBuf>,
+
+    /// `human` or `json` (one JSON object per line).
+    #[arg(long, env = "LOG_FORMAT", value_name = "LOG_FORMAT", default_value = "human")]
+    pub log_format: LogFormat,
+
+    /// When set, every produce path (REST and server functions) needs `Authorization: Bearer <token>`.
+    #[arg(long, env = "API_TOKEN", value_name = "API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<Secret>,
+
+    /// Comma-separated topic names or `*` globs a send may use; any other topic is refused (403).
+    #[arg(long, env = "ALLOWED_TOPICS", value_name = "ALLOWED_TOPICS")]
+    pub allowed_topics: Option<String>,
+
+    /// `security.protocol`: plaintext, ssl, sasl_plaintext or sasl_ssl.
+    #[arg(long, env = "KAFKA_SECURITY_PROTOCOL", value_name = "KAFKA_SECURITY_PROTOCOL")]
+    pub kafka_security_protocol: Option<String>,
+
+    /// `sasl.mechanism`: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or GSSAPI.
+    #[arg(long, env = "KAFKA_SASL_MECHANISM", value_name = "KAFKA_SASL_MECHANISM")]
+    pub kafka_sasl_mechanism: Option<String>,
+
+    /// `sasl.username`.
+    #[arg(long, env = "KAFKA_SASL_USERNAME", value_name = "KAFKA_SASL_USERNAME")]
+    pub kafka_sasl_username: Option<String>,
+
+    /// `sasl.password` (never logged nor shown).
+    #[arg(long, env = "KAFKA_SASL_PASSWORD", value_name = "KAFKA_SASL_PASSWORD", hide_env_values = true)]
+    pub kafka_sasl_password: Option<Secret>,
+
+    /// `ssl.ca.location`: CA certificate(s) to verify the brokers.
+    #[arg(long, env = "KAFKA_SSL_CA_LOCATION", value_name = "KAFKA_SSL_CA_LOCATION")]
+    pub kafka_ssl_ca_location: Option<String>,
+
+    /// Any other librdkafka property, for every Kafka client of the service: comma-separated
+    /// `key=value` pairs (e.g. `compression.type=zstd,batch.size=65536`), applied last.
+    #[arg(long, env = "KAFKA_PROPERTIES", value_name = "KAFKA_PROPERTIES", value_delimiter = ',', value_parser = parse_property)]
+    pub kafka_properties: Vec<(String, String)>,
+}
+
+/// A value that must never reach a log, an error or the UI.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            Err("must not be empty".into())
+        } else {
+            Ok(Secret(s.to_owned()))
+        }
+    }
+}
+
+fn parse_property(raw: &str) -> Result<(String, String), String> {
+    let (k, v) = raw.split_once('=').ok_or_else(|| format!("'{raw}' is not key=value"))?;
+    let k = k.trim();
+    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_') {
+        return Err(format!("'{k}' is not a librdkafka property name"));
+    }
+    Ok((k.to_owned(), v.trim().to_owned()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+impl Config {
+    /// The external cluster, if one is named; empty counts as unset (embedded broker).
+    pub fn external_bootstrap(&self) -> Option<&str> {
+        self.kafka_bootstrap_servers.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
+
+    pub fn delivery_timeout(&self) -> Duration {
+        Duration::from_millis(self.kafka_delivery_timeout_ms.into())
+    }
+
+    pub fn shutdown_flush_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_flush_timeout_ms.into())
+    }
+
+    pub fn status_store_max_age(&self) -> Duration {
+        Duration::from_secs(self.status_store_max_age_secs)
+    }
+
+    /// `producer-reliability-<hostname>`, as the seed named its clients after the machine.
+    pub fn client_id(&self) -> String {
+        let host = gethostname::gethostname();
+        format!("producer-reliability-{}", host.to_string_lossy())
+    }
+
+    /// The topic patterns of `ALLOWED_TOPICS`, if set.
+    pub fn allowed_topic_patterns(&self) -> Option<Vec<String>> {
+        self.allowed_topics
+            .as_deref()
+            .map(|list| list.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect())
+    }
+
+    /// A configuration with every default, for tests and tools that build one in code.
+    pub fn defaults() -> Self {
+        Config::parse_from(["producer-reliability"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("producer-reliability").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn seed_defaults_hold() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.kafka_request_timeout_ms, 1000);
+        assert_eq!(c.kafka_delivery_timeout_ms, 120_000);
+        assert_eq!(c.kafka_retry_backoff_ms, 100);
+        assert_eq!(c.kafka_retries, 10);
+        assert_eq!(c.kafka_linger_ms, 0);
+        assert_eq!(c.kafka_socket_timeout_ms, 60_000);
+        assert_eq!(c.kafka_default_topic, "bhf-transactions");
+        assert_eq!(c.kafka_topic_partitions, 3);
+        assert_eq!(c.site_addr.to_string(), "127.0.0.1:3000");
+        assert!(c.client_id().starts_with("producer-reliability-"));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = parse(&["--api-token", "hunter2", "--kafka-sasl-password", "s3cret"]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
+        assert_eq!(c.api_token.unwrap().expose(), "hunter2");
+    }
+
+    #[test]
+    fn extra_properties_parse_as_pairs() {
+        let c = parse(&["--kafka-properties", "compression.type=zstd,batch.size=65536"]).unwrap();
+        assert_eq!(
+            c.kafka_properties,
+            vec![("compression.type".into(), "zstd".into()), ("batch.size".into(), "65536".into())]
+        );
+        let c = parse(&["--allowed-topics", "orders-*, bhf-transactions"]).unwrap();
+        assert_eq!(c.allowed_topic_patterns().unwrap(), vec!["orders-*", "bhf-transactions"]);
+    }
+
+    #[test]
+    fn empty_bootstrap_means_embedded() {
+        assert_eq!(parse(&["--kafka-bootstrap-servers", " "]).unwrap().external_bootstrap(), None);
+        let c = parse(&["--kafka-bootstrap-servers", "k:9092"]).unwrap();
+        assert_eq!(c.external_bootstrap(), Some("k:9092"));
+    }
+
+    #[test]
+    fn bad_numbers_name_the_variable() {
+        for (flag, value, var) in [
+            ("--kafka-request-timeout-ms", "abc", "KAFKA_REQUEST_TIMEOUT_MS"),
+            ("--kafka-retries", "-1", "KAFKA_RETRIES"),
+            ("--kafka-topic-partitions", "0", "KAFKA_TOPIC_PARTITIONS"),
+            ("--status-store-capacity", "0", "STATUS_STORE_CAPACITY"),
+            ("--kafka-properties", "linger.ms", "KAFKA_PROPERTIES"),
+        ] {
+            let arg = format!("{flag}={value}");
+            let err = parse(&[&arg]).unwrap_err().to_string();
+            assert!(err.contains(var), "{flag}={value}: {err}");
+        }
+    }
+}

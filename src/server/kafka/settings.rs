@@ -1,0 +1,113 @@
+//! librdkafka properties, built once from the configuration: the seed's timeouts shared by
+//! both producers, and what distinguishes plain from idempotent.
+
+use crate::model::ProducerMode;
+use crate::server::config::{Config, Secret};
+use rdkafka::ClientConfig;
+
+/// Properties whose values are never shown (settings listings, logs).
+const SECRET_MARKERS: [&str; 3] = ["password", "secret", "token"];
+
+/// Everything a Kafka client of this service needs to connect and to behave as configured.
+/// Its `Debug` prints no secret: the SASL password is a [`Secret`].
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    pub bootstrap_servers: String,
+    pub client_id: String,
+    pub request_timeout_ms: u32,
+    pub delivery_timeout_ms: u32,
+    pub retry_backoff_ms: u32,
+    pub retries: u32,
+    pub linger_ms: u32,
+    pub socket_timeout_ms: u32,
+    /// Security properties (protocol, SASL, CA), set before `extra`.
+    pub security: Vec<(String, String)>,
+    pub sasl_password: Option<Secret>,
+    /// `KAFKA_PROPERTIES`: applied last, so they can override anything.
+    pub extra: Vec<(String, String)>,
+}
+
+impl KafkaSettings {
+    pub fn new(config: &Config, bootstrap_servers: String) -> Self {
+        Self {
+            bootstrap_servers,
+            client_id: config.client_id(),
+            request_timeout_ms: config.kafka_request_timeout_ms,
+            delivery_timeout_ms: config.kafka_delivery_timeout_ms,
+            retry_backoff_ms: config.kafka_retry_backoff_ms,
+            retries: config.kafka_retries,
+            linger_ms: config.kafka_linger_ms,
+            socket_timeout_ms: config.kafka_socket_timeout_ms,
+            security: [
+                ("security.protocol", &config.kafka_security_protocol),
+                ("sasl.mechanism", &config.kafka_sasl_mechanism),
+                ("sasl.username", &config.kafka_sasl_username),
+                ("ssl.ca.location", &config.kafka_ssl_ca_location),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), v.clone())))
+            .collect(),
+            sasl_password: config.kafka_sasl_password.clone(),
+            extra: config.kafka_properties.clone(),
+        }
+    }
+
+    /// Connection properties shared by producers, the admin client and the verifier's consumer.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap_servers)
+            .set("client.id", &self.client_id)
+            .set("socket.timeout.ms", self.socket_timeout_ms.to_string());
+        for (k, v) in &self.security {
+            c.set(k, v);
+        }
+        if let Some(password) = &self.sasl_password {
+            c.set("sasl.password", password.expose());
+        }
+        self.apply_extra(&mut c);
+        c
+    }
+
+    /// `KAFKA_PROPERTIES` win over everything else (applied after each client's own settings).
+    fn apply_extra(&self, c: &mut ClientConfig) {
+        for (k, v) in &self.extra {
+            c.set(k, v);
+        }
+    }
+
+    /// The producer for `mode`: plain is `acks=1` without idempotence; idempotent is
+    /// `enable.idempotence=true`, `acks=all`, at most 5 requests in flight (the seed's settings).
+    pub fn producer_config(&self, mode: ProducerMode) -> ClientConfig {
+        let mut c = self.client_config();
+        c.set("request.timeout.ms", self.request_timeout_ms.to_string())
+            .set("message.timeout.ms", self.delivery_timeout_ms.to_string())
+            .set("retry.backoff.ms", self.retry_backoff_ms.to_string())
+            .set("message.send.max.retries", self.retries.to_string())
+            .set("linger.ms", self.linger_ms.to_string());
+        match mode {
+            ProducerMode::Plain => {
+                c.set("enable.idempotence", "false").set("acks", "1");
+            }
+            ProducerMode::Idempotent => {
+                c.set("enable.idempotence", "true")
+                    .set("acks", "all")
+                    .set("max.in.flight.requests.per.connection", "5");
+            }
+        }
+        self.apply_extra(&mut c);
+        c
+    }
+
+    /// The settings a person needs to read a result: what the producer for `mode` ran with.
+    pub fn describe(&self, mode: ProducerMode) -> Vec<(String, String)> {
+        self.producer_config(mode)
+            .config_map()
+            .into_iter()
+            .filter(|(k, _)| *k != "bootstrap.servers" && *k != "client.id")
+            .map(|(k, v)| {
+                let secret = SECRET_MARKERS.iter().any(|m| k.contains(m));
+                (k.to_owned(), if secret { "***".to_owned() } else { v.to_owned() })
+            })
+            .collect()
+    }
+}

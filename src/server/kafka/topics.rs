@@ -1,0 +1,163 @@
+//! Knows which topics exist and how many partitions they have, and creates a missing topic
+//! the first time it is used (the seed relied on broker auto-creation; Tansu has none).
+
+use super::settings::KafkaSettings;
+use crate::error::AppError;
+use parking_lot::RwLock;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::types::RDKafkaRespErr;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a metadata or admin request may take before the caller gets an error.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the readiness probe waits: short, so an outage shows quickly.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct TopicRegistry {
+    admin: Arc<AdminClient<DefaultClientContext>>,
+    bootstrap: String,
+    partitions: i32,
+    replication: i32,
+    known: RwLock<HashMap<String, i32>>,
+    creating: tokio::sync::Mutex<()>,
+}
+
+impl TopicRegistry {
+    pub fn new(settings: &KafkaSettings, partitions: i32, replication: i32) -> Result<Self, KafkaError> {
+        let admin: AdminClient<DefaultClientContext> = settings.client_config().create()?;
+        Ok(Self {
+            admin: Arc::new(admin),
+            bootstrap: settings.bootstrap_servers.clone(),
+            partitions,
+            replication,
+            known: RwLock::new(HashMap::new()),
+            creating: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The topic's partition count, creating the topic first if it does not exist.
+    pub async fn ensure(&self, topic: &str) -> Result<i32, AppError> {
+        if let Some(&n) = self.known.read().get(topic) {
+            return Ok(n);
+        }
+        let _guard = self.creating.lock().await;
+        if let Some(&n) = self.known.read().get(topic) {
+            return Ok(n);
+        }
+        let n = match self.partition_count(topic).await? {
+            Some(n) => n,
+            None => self.create(topic).await?,
+        };
+        self.known.write().insert(topic.to_owned(), n);
+        Ok(n)
+    }
+
+    /// Forgets what is cached: after the embedded broker restarted empty, or a topic vanished.
+    pub fn forget(&self, topic: Option<&str>) {
+        let mut known = self.known.write();
+        match topic {
+            Some(t) => {
+                known.remove(t);
+            }
+            None => known.clear(),
+        }
+    }
+
+    /// User topics on the cluster (internal `__` ones left out), sorted.
+    pub async fn list(&self) -> Result<Vec<String>, AppError> {
+        let admin = self.admin.clone();
+        let bootstrap = self.bootstrap.clone();
+        let names = blocking(move || {
+            let md = admin.inner().fetch_metadata(None, ADMIN_TIMEOUT).map_err(|e| unreachable(&bootstrap, &e))?;
+            Ok(md.topics().iter().map(|t| t.name().to_owned()).collect::<Vec<_>>())
+        })
+        .await?;
+        let mut names: Vec<String> = names.into_iter().filter(|n| !n.starts_with("__")).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Answers within [`PROBE_TIMEOUT`] whether the cluster responds, and if not, why.
+    pub async fn probe(&self) -> Result<(), AppError> {
+        let admin = self.admin.clone();
+        let bootstrap = self.bootstrap.clone();
+        blocking(move || {
+            admin.inner().fetch_metadata(None, PROBE_TIMEOUT).map(|_| ()).map_err(|e| unreachable(&bootstrap, &e))
+        })
+        .await
+    }
+
+    async fn partition_count(&self, topic: &str) -> Result<Option<i32>, AppError> {
+        let admin = self.admin.clone();
+        let bootstrap = self.bootstrap.clone();
+        let name = topic.to_owned();
+        blocking(move || {
+            let md =
+                admin.inner().fetch_metadata(Some(&name), ADMIN_TIMEOUT).map_err(|e| unreachable(&bootstrap, &e))?;
+            let Some(t) = md.topics().iter().find(|t| t.name() == name) else {
+                return Ok(None);
+            };
+            match t.error() {
+                None if !t.partitions().is_empty() => Ok(Some(t.partitions().len() as i32)),
+                None | Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) => Ok(None),
+                Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) => Err(AppError::Forbidden {
+                    message: format!("Not authorised to use topic '{name}' on this cluster"),
+                }),
+                Some(err) => Err(AppError::broker(format!(
+                    "Metadata for topic '{name}' failed: {}",
+                    RDKafkaErrorCode::from(err)
+                ))),
+            }
+        })
+        .await
+    }
+
+    async fn create(&self, topic: &str) -> Result<i32, AppError> {
+        let replication = TopicReplication::Fixed(self.replication);
+        let new_topic = NewTopic::new(topic, self.partitions, replication);
+        let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT)).request_timeout(Some(ADMIN_TIMEOUT));
+        let results =
+            self.admin.create_topics([&new_topic], &options).await.map_err(|e| {
+                AppError::broker(format!("Topic '{topic}' does not exist and could not be created: {e}"))
+            })?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, code)) => {
+                    return Err(AppError::broker(format!(
+                        "Topic '{topic}' does not exist and could not be created: {code:?}: {code}"
+                    )))
+                }
+            }
+        }
+        tracing::info!(topic, partitions = self.partitions, "created topic");
+        // The new topic's metadata can lag its creation by a moment; ask until it shows.
+        let deadline = tokio::time::Instant::now() + ADMIN_TIMEOUT;
+        loop {
+            if let Some(n) = self.partition_count(topic).await? {
+                return Ok(n);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AppError::Timeout {
+                    message: format!(
+                        "Topic '{topic}' was created but its metadata did not appear within {ADMIN_TIMEOUT:?}"
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn unreachable(bootstrap: &str, error: &KafkaError) -> AppError {
+    AppError::Unavailable { message: format!("Kafka at {bootstrap} did not answer: {error}") }
+}
+
+/// librdkafka's metadata calls block: keep them off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, AppError> + Send + 'static) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| AppError::internal(format!("metadata task failed: {e}")))?
+}

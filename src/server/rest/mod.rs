@@ -1,0 +1,108 @@
+//! The REST door: the seed's contract (`/health`, `/api/v1/send`, `/api/v1/status`) plus
+//! readiness and the lab, each a thin translation from HTTP to the send core and back.
+
+mod json;
+mod lab;
+mod no_body;
+mod problem;
+mod query;
+
+pub use problem::PROBLEM_CONTENT_TYPE;
+pub use query::QueryParams;
+
+use no_body::NoBody;
+
+use crate::error::AppError;
+use crate::model::SendOutcome;
+use crate::server::state::AppState;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, StatusCode};
+use axum::http::{Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::BoxError;
+use axum::{Json, Router};
+use std::time::Duration;
+use tower::ServiceBuilder;
+
+/// Largest request body accepted (only lab runs and fault switches take one).
+const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn routes(state: &AppState, request_timeout: Duration) -> Router<AppState> {
+    // Sends and reads are bounded by the delivery timeout inside the core; this is the net
+    // under it. Lab runs are bounded by their own run and are left out.
+    let bounded = Router::new()
+        .route("/api/v1/send", post(send))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/recent", get(recent))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: BoxError| async {
+                    AppError::Timeout { message: "The request took longer than the service allows".into() }
+                }))
+                .timeout(request_timeout),
+        );
+    let api = bounded
+        .merge(lab::routes())
+        .route("/api/{*rest}", any(unknown_api_path))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    Router::new().route("/health", get(health)).route("/health/ready", get(ready)).merge(api)
+}
+
+async fn unknown_api_path(uri: Uri) -> AppError {
+    AppError::not_found(format!(
+        "No API endpoint at {}: see /api/v1/send, /api/v1/status, /api/v1/recent, /api/v1/lab/runs",
+        uri.path()
+    ))
+}
+
+/// For every route of the service (REST and server functions alike).
+pub async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
+    AppError::Rejected { status: 405, message: format!("{method} is not allowed on {}", uri.path()) }
+}
+
+/// `API_TOKEN`, when set, guards every API endpoint (health stays open for probes).
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match state.send.access().check_token(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Liveness: the process serves HTTP, whatever the broker does.
+async fn health() -> &'static str {
+    "OK"
+}
+
+/// Readiness: 200 once the broker answers, 503 with the reason until then.
+async fn ready(State(state): State<AppState>) -> Response {
+    let info = state.broker_info().await;
+    if info.ready {
+        Json(info).into_response()
+    } else {
+        AppError::Unavailable { message: info.reason.unwrap_or_else(|| "the broker is not ready".into()) }
+            .into_response()
+    }
+}
+
+async fn send(State(state): State<AppState>, query: QueryParams, _: NoBody) -> Result<Response, AppError> {
+    Ok(match state.send.send(&query.send_params()).await? {
+        SendOutcome::Delivered(receipt) => Json(receipt).into_response(),
+        SendOutcome::Accepted(accepted) => {
+            let location = format!("/api/v1/status?requestId={}", accepted.request_id);
+            (StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(accepted)).into_response()
+        }
+    })
+}
+
+async fn status(State(state): State<AppState>, query: QueryParams, _: NoBody) -> Result<Response, AppError> {
+    let id = query.get("requestId");
+    Ok(Json(state.send.status(id.as_deref())?).into_response())
+}
+
+async fn recent(State(state): State<AppState>) -> Response {
+    Json(state.send.recent()).into_response()
+}

@@ -1,0 +1,196 @@
+//! The send core: the one place a send is validated, routed to its producer, and tracked.
+//! The REST API and the server functions both call [`SendService`]; neither adds logic.
+
+use super::access::AccessPolicy;
+use crate::error::AppError;
+use crate::model::{
+    DeliveryState, Field, SendAccepted, SendMode, SendOutcome, SendParams, SendReceipt, SendRequest, SendStatus,
+};
+use crate::server::kafka::{describe_kafka_error, is_timeout, DeliveryTicket, ProducerPair, TopicRegistry};
+use crate::server::status_store::{StatusStore, RECENT_LIMIT};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// The JSON value of every record, as the seed wrote it (with `"api": "rust"`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordValue<'a> {
+    event_id: &'a str,
+    mode: &'a str,
+    send_mode: &'a str,
+    api: &'static str,
+    ts: String,
+}
+
+/// The current UTC time in RFC 3339, as the records' `ts`.
+pub fn now_rfc3339() -> Result<String, AppError> {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| AppError::internal(format!("cannot format the timestamp: {e}")))
+}
+
+fn record_value(req: &SendRequest) -> Result<Vec<u8>, AppError> {
+    let ts = now_rfc3339()?;
+    serde_json::to_vec(&RecordValue {
+        event_id: &req.event_id,
+        mode: req.mode.as_str(),
+        send_mode: req.send_mode.as_str(),
+        api: "rust",
+        ts,
+    })
+    .map_err(|e| AppError::internal(format!("cannot serialise the record: {e}")))
+}
+
+#[derive(Clone)]
+pub struct SendService {
+    producers: Arc<ProducerPair>,
+    topics: Arc<TopicRegistry>,
+    store: Arc<StatusStore>,
+    access: Arc<AccessPolicy>,
+    default_topic: Arc<str>,
+    /// Bound on a synchronous wait: librdkafka's own delivery timeout, plus a margin.
+    sync_wait: Duration,
+}
+
+impl SendService {
+    pub fn new(
+        producers: Arc<ProducerPair>,
+        topics: Arc<TopicRegistry>,
+        store: Arc<StatusStore>,
+        access: Arc<AccessPolicy>,
+        default_topic: &str,
+        delivery_timeout: Duration,
+    ) -> Self {
+        Self {
+            producers,
+            topics,
+            store,
+            access,
+            default_topic: default_topic.into(),
+            sync_wait: delivery_timeout + Duration::from_secs(5),
+        }
+    }
+
+    pub fn default_topic(&self) -> &str {
+        &self.default_topic
+    }
+
+    pub fn store(&self) -> &Arc<StatusStore> {
+        &self.store
+    }
+
+    pub fn producers(&self) -> &Arc<ProducerPair> {
+        &self.producers
+    }
+
+    pub fn topics(&self) -> &Arc<TopicRegistry> {
+        &self.topics
+    }
+
+    pub fn access(&self) -> &Arc<AccessPolicy> {
+        &self.access
+    }
+
+    /// Validates what a caller typed and sends it.
+    pub async fn send(&self, params: &SendParams) -> Result<SendOutcome, AppError> {
+        let request = params.validate(&self.default_topic)?;
+        self.send_request(request).await
+    }
+
+    /// Sends a validated request: sync waits for the broker's acknowledgement, async answers
+    /// at once and leaves the outcome in the status store.
+    pub async fn send_request(&self, req: SendRequest) -> Result<SendOutcome, AppError> {
+        self.access.check_topic(&req.topic)?;
+        let partitions = self.topics.ensure(&req.topic).await?;
+        if let Some(partition) = req.partition.filter(|p| *p >= partitions) {
+            return Err(AppError::UnknownPartition { topic: req.topic, partition, partitions });
+        }
+        let value = record_value(&req)?;
+        let request_id = Uuid::new_v4();
+        let started = Instant::now();
+        self.store.insert(SendStatus {
+            request_id,
+            state: DeliveryState::Pending,
+            event_id: req.event_id.clone(),
+            mode: req.mode,
+            send_mode: req.send_mode,
+            topic: req.topic.clone(),
+            key: req.key.clone(),
+            partition: None,
+            offset: None,
+            error: None,
+            latency_ms: None,
+        });
+        let (waiter, report) = match req.send_mode {
+            SendMode::Sync => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            SendMode::Async => (None, None),
+        };
+        let ticket = Box::new(DeliveryTicket { request_id, waiter });
+        let producer = self.producers.get(req.mode);
+        if let Err(error) = producer.send(&req.topic, &req.key, &value, req.partition, ticket) {
+            self.store.remove(&request_id);
+            return Err(error);
+        }
+        let Some(report) = report else {
+            return Ok(SendOutcome::Accepted(SendAccepted {
+                request_id,
+                state: DeliveryState::Pending,
+                event_id: req.event_id,
+                mode: req.mode,
+                send_mode: req.send_mode,
+                topic: req.topic,
+                key: req.key,
+                partition: req.partition,
+            }));
+        };
+        let (partition, offset) = match tokio::time::timeout(self.sync_wait, report).await {
+            Ok(Ok(Ok(delivered))) => delivered,
+            Ok(Ok(Err(error))) => {
+                let message = format!("Delivery to '{}' failed: {}", req.topic, describe_kafka_error(&error));
+                return Err(if is_timeout(&error) { AppError::Timeout { message } } else { AppError::broker(message) });
+            }
+            Ok(Err(_)) => return Err(AppError::internal("the producer was closed before it reported the delivery")),
+            Err(_) => {
+                return Err(AppError::Timeout {
+                    message: format!("No delivery report from Kafka within {:?}", self.sync_wait),
+                })
+            }
+        };
+        Ok(SendOutcome::Delivered(SendReceipt {
+            request_id,
+            event_id: req.event_id,
+            mode: req.mode,
+            send_mode: req.send_mode,
+            topic: req.topic,
+            key: req.key,
+            partition,
+            offset,
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        }))
+    }
+
+    /// The status of one send, by the request id its answer carried.
+    pub fn status(&self, request_id: Option<&str>) -> Result<SendStatus, AppError> {
+        let raw = request_id.map(str::trim).filter(|s| !s.is_empty());
+        let Some(raw) = raw else {
+            return Err(AppError::invalid(Field::RequestId, "Missing: requestId"));
+        };
+        let id = Uuid::parse_str(raw).map_err(|_| {
+            AppError::invalid(Field::RequestId, format!("requestId '{}' is not a UUID", raw.escape_debug()))
+        })?;
+        self.store
+            .get(&id)
+            .ok_or_else(|| AppError::not_found(format!("No send with requestId {id} (unknown or expired)")))
+    }
+
+    /// The latest sends of this server, newest first.
+    pub fn recent(&self) -> Vec<SendStatus> {
+        self.store.recent(RECENT_LIMIT)
+    }
+}

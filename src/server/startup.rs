@@ -1,0 +1,163 @@
+//! Start-up and shutdown, in order: broker, producers, routes; then on shutdown stop accepting,
+//! flush, stop the broker. Tests use [`start`] with port 0 exactly as `main` does.
+
+use super::access::AccessPolicy;
+use super::config::Config;
+use super::kafka::{BrokerMonitor, EmbeddedBroker, KafkaSettings, ProducerPair, TopicRegistry};
+use super::lab::{FaultProxy, LabRunner};
+use super::rest;
+use super::send::SendService;
+use super::state::AppState;
+use super::status_store::StatusStore;
+use crate::app::{shell, App};
+use crate::error::AppError;
+use crate::model::BrokerKind;
+use axum::response::IntoResponse;
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tower_http::catch_panic::CatchPanicLayer;
+
+/// The whole HTTP surface: REST, server functions, pages and static files.
+pub fn app(state: AppState, request_timeout: Duration) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .merge(rest::routes(&state, request_timeout))
+        .leptos_routes(&state, routes, move || shell(options.clone()))
+        .method_not_allowed_fallback(rest::method_not_allowed)
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(super::ui_api::server_fn_error_status))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            AppError::internal("the request handler panicked; see the service log").into_response()
+        }))
+        .with_state(state)
+}
+
+/// A running service: its address, its state, and the way to stop it.
+pub struct Server {
+    addr: SocketAddr,
+    state: AppState,
+    embedded: Option<Arc<EmbeddedBroker>>,
+    flush_timeout: Duration,
+    stop_http: oneshot::Sender<()>,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// What shutdown left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Records still undelivered when the flush timeout passed.
+    pub undelivered: i32,
+}
+
+/// Starts the broker (embedded unless `KAFKA_BOOTSTRAP_SERVERS` names one), the producers and
+/// the HTTP server on `config.site_addr` (port 0 picks a free one).
+pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> Result<Server, String> {
+    let store = Arc::new(StatusStore::new(
+        usize::try_from(config.status_store_capacity).unwrap_or(usize::MAX),
+        config.status_store_max_age(),
+    ));
+    let (kind, embedded, proxy, bootstrap) = match config.external_bootstrap() {
+        Some(servers) => {
+            tracing::info!(bootstrap = servers, "using the external Kafka cluster");
+            (BrokerKind::External, None, None, servers.to_owned())
+        }
+        None => {
+            // The broker advertises the fault proxy, so every client connection goes through it.
+            let proxy = FaultProxy::bind().await.map_err(|e| format!("cannot bind the fault proxy: {e}"))?;
+            let broker = EmbeddedBroker::start(config.tansu_bin.as_deref(), Some(proxy.addr())).await?;
+            proxy.start(broker.listen_addr());
+            let bootstrap = broker.bootstrap();
+            (BrokerKind::Embedded, Some(Arc::new(broker)), Some(Arc::new(proxy)), bootstrap)
+        }
+    };
+    let settings = Arc::new(KafkaSettings::new(&config, bootstrap.clone()));
+    let kafka_error = |what: &str, e: rdkafka::error::KafkaError| format!("cannot create the {what}: {e}");
+    let replication = match kind {
+        BrokerKind::Embedded => 1,
+        BrokerKind::External => config.kafka_topic_replication,
+    };
+    let topics = Arc::new(
+        TopicRegistry::new(&settings, config.kafka_topic_partitions, replication)
+            .map_err(|e| kafka_error("admin client", e))?,
+    );
+    let producers =
+        Arc::new(ProducerPair::new(&settings, store.clone(), topics.clone()).map_err(|e| kafka_error("producers", e))?);
+    producers.watch_fatal_errors();
+    let monitor = Arc::new(BrokerMonitor::spawn(kind, bootstrap, topics.clone(), embedded.as_ref().map(|b| b.life())));
+    let access = Arc::new(AccessPolicy::new(&config));
+    let lab = Arc::new(LabRunner::new(proxy, &settings, topics.clone(), access.clone()));
+    let send =
+        SendService::new(producers, topics, store, access, &config.kafka_default_topic, config.delivery_timeout());
+
+    leptos_options.site_addr = config.site_addr;
+    let state = AppState { leptos_options, send, broker: monitor, kafka: settings, lab };
+    let listener = tokio::net::TcpListener::bind(config.site_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {} (LEPTOS_SITE_ADDR): {e}", config.site_addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if !addr.ip().is_loopback() {
+        if config.api_token.is_some() {
+            tracing::info!(%addr, "listening on a non-loopback address (API_TOKEN required)");
+        } else {
+            tracing::warn!(%addr, "listening on a non-loopback address without API_TOKEN: anyone who can reach it can produce");
+        }
+    }
+    let (stop_http, stopped) = oneshot::channel::<()>();
+    let router = app(state.clone(), config.delivery_timeout() + Duration::from_secs(10));
+    let http = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Server { addr, state, embedded, flush_timeout: config.shutdown_flush_timeout(), stop_http, http })
+}
+
+impl Server {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn embedded_broker(&self) -> Option<&EmbeddedBroker> {
+        self.embedded.as_deref()
+    }
+
+    /// Stops accepting requests, lets those under way finish, flushes both producers within the
+    /// flush timeout, reports what stayed undelivered, then stops the embedded broker.
+    pub async fn shutdown(self) -> ShutdownReport {
+        let _ = self.stop_http.send(());
+        let mut http = self.http;
+        if tokio::time::timeout(self.flush_timeout, &mut http).await.is_err() {
+            tracing::warn!("requests still open after the flush timeout; closing them");
+            http.abort();
+        }
+        let producers = self.state.send.producers().clone();
+        let timeout = self.flush_timeout;
+        let undelivered = tokio::task::spawn_blocking(move || producers.flush(timeout)).await.unwrap_or(-1);
+        if undelivered == 0 {
+            tracing::info!("all records delivered");
+        } else {
+            let pending = self.state.send.store().pending_ids();
+            tracing::warn!(undelivered, "records still undelivered after the flush timeout");
+            for request_id in pending {
+                tracing::warn!(%request_id, "undelivered at shutdown");
+            }
+        }
+        self.state.broker.stop();
+        if let Some(broker) = &self.embedded {
+            broker.stop().await;
+        }
+        ShutdownReport { undelivered }
+    }
+}

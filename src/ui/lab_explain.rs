@@ -1,0 +1,126 @@
+//! The plain-language reading of a lab comparison: what happened, why, and what idempotence
+//! does not cover.
+
+use crate::model::{FaultKind, LabRunReport};
+
+/// What one run's figures say, in one sentence.
+pub fn summarize(run: &LabRunReport) -> String {
+    let v = &run.verification;
+    let mut parts = vec![format!(
+        "{} sent {} event(s); the topic holds {} record(s) of them",
+        run.mode, run.count, v.records_in_topic
+    )];
+    if v.duplicates > 0 {
+        parts.push(format!("{} event(s) written more than once", v.duplicates));
+    }
+    if v.lost > 0 {
+        parts.push(format!("{} event(s) missing", v.lost));
+    }
+    if v.out_of_order > 0 {
+        parts.push(format!("{} record(s) out of order for their key", v.out_of_order));
+    }
+    if v.duplicates == 0 && v.lost == 0 && v.out_of_order == 0 {
+        parts.push("each exactly once, in order".into());
+    }
+    parts.join(", ") + "."
+}
+
+/// Why the two producers differ (or do not) under this fault.
+pub fn explain(fault: FaultKind, plain: &LabRunReport, idempotent: &LabRunReport) -> Vec<String> {
+    let mut lines = vec![fault.explain().to_owned()];
+    match fault {
+        FaultKind::ClientRetry => {
+            lines.push(
+                "Both producers wrote each event twice: producer idempotence removes the producer's own \
+                 retries inside one producer session (same producer id, same sequence numbers). A caller that \
+                 sends again makes a new record with a new sequence number, which the broker must accept."
+                    .into(),
+            );
+            lines.push(
+                "The fix lives above Kafka: an idempotency key at the HTTP layer (e.g. the eventId, remembered \
+                 by the service or checked by consumers) so a repeated request returns the first answer \
+                 instead of producing again."
+                    .into(),
+            );
+        }
+        FaultKind::None => lines.push(
+            "Without a fault nothing is retried, so both producers write each event once: the difference only \
+             shows when something fails between the producer and the broker."
+                .into(),
+        ),
+        _ => {
+            if plain.verification.duplicates > 0 && idempotent.verification.duplicates == 0 {
+                lines.push(format!(
+                    "The plain producer retried batches the broker had already written: {} event(s) now appear \
+                     more than once. The idempotent producer's retries carried the same producer id and sequence \
+                     numbers, so the broker recognised them and kept one copy of each.",
+                    plain.verification.duplicates
+                ));
+            } else if plain.verification.duplicates == 0 {
+                lines.push(
+                    "This time the fault did not make the plain producer write a batch twice (the retry may have \
+                     happened before the broker wrote anything). Run again, or raise the count."
+                        .into(),
+                );
+            }
+            if plain.verification.out_of_order > 0 && idempotent.verification.out_of_order == 0 {
+                lines.push(
+                    "With several requests in flight, a retried batch can land after a later one: the plain \
+                     producer reordered records of a key; the idempotent one keeps order (max 5 in flight)."
+                        .into(),
+                );
+            }
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FaultSpec, LabRunState, ProducerMode, SendMode, Verification};
+    use std::collections::BTreeMap;
+
+    fn run(mode: ProducerMode, duplicates: u64) -> LabRunReport {
+        LabRunReport {
+            id: "r".into(),
+            state: LabRunState::Done,
+            mode,
+            send_mode: SendMode::Async,
+            count: 200,
+            fault: FaultSpec::of(FaultKind::DelayProduceResponse),
+            topic: "t".into(),
+            settings: vec![],
+            sent: 200,
+            acked: 200,
+            failed: 0,
+            verification: Verification {
+                records_in_topic: 200 + duplicates,
+                distinct_events: 200,
+                duplicates,
+                copy_histogram: BTreeMap::from([(1, 200 - duplicates), (2, duplicates)]),
+                ..Default::default()
+            },
+            duration_ms: 10,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn explains_duplicates_of_the_plain_producer() {
+        let lines =
+            explain(FaultKind::DelayProduceResponse, &run(ProducerMode::Plain, 37), &run(ProducerMode::Idempotent, 0));
+        assert!(lines.iter().any(|l| l.contains("37 event(s)")), "{lines:?}");
+        assert_eq!(
+            summarize(&run(ProducerMode::Idempotent, 0)),
+            "idempotent sent 200 event(s); the topic holds 200 record(s) of them, each exactly once, in order."
+        );
+    }
+
+    #[test]
+    fn client_retry_points_to_an_idempotency_key() {
+        let lines =
+            explain(FaultKind::ClientRetry, &run(ProducerMode::Plain, 200), &run(ProducerMode::Idempotent, 200));
+        assert!(lines.iter().any(|l| l.contains("idempotency key")), "{lines:?}");
+    }
+}

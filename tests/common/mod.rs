@@ -1,0 +1,197 @@
+//! Test harness: the real service on port 0 over a real Tansu broker, and a reader that
+//! checks what actually landed in a topic.
+#![allow(dead_code)]
+
+use clap::Parser;
+use producer_reliability::server::config::Config;
+use producer_reliability::server::kafka::EmbeddedBroker;
+use producer_reliability::server::kafka::KafkaSettings;
+pub use producer_reliability::server::lab::verifier::ReadRecord;
+use producer_reliability::server::lab::verifier::{read_back, ReadBound};
+use producer_reliability::server::startup::{self, Server};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+pub struct TestService {
+    pub server: Server,
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+/// Extra flags on top of a port-0 listener; an empty bootstrap means the embedded broker.
+/// Waits until the broker is ready.
+pub async fn start_service(extra: &[&str]) -> TestService {
+    let svc = start_service_unready(extra).await;
+    let ready = svc.server.state().broker.wait_ready(Duration::from_secs(20)).await;
+    assert!(ready.ready, "broker not ready: {:?}", ready.reason);
+    svc
+}
+
+/// Logs of the service under test go to the test's captured output (shown when it fails).
+fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    });
+}
+
+/// As [`start_service`], without waiting for the broker.
+pub async fn start_service_unready(extra: &[&str]) -> TestService {
+    init_logs();
+    let mut args = vec!["producer-reliability", "--site-addr", "127.0.0.1:0"];
+    if !extra.contains(&"--kafka-bootstrap-servers") {
+        args.extend(["--kafka-bootstrap-servers", ""]);
+    }
+    args.extend_from_slice(extra);
+    let config = Config::try_parse_from(args).expect("test config");
+    let options = leptos::config::get_configuration(None).expect("leptos options").leptos_options;
+    let server = startup::start(config, options).await.expect("service starts (is Tansu installed?)");
+    let base = format!("http://{}", server.local_addr());
+    TestService { server, base, client: reqwest::Client::new() }
+}
+
+/// Polls `check` every 50 ms until it holds or `within` passes; true if it held.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A Tansu broker the test owns, outliving the service under test.
+pub async fn start_broker() -> EmbeddedBroker {
+    EmbeddedBroker::start(None, None).await.expect("Tansu starts (is it installed?)")
+}
+
+pub fn random_topic(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+impl TestService {
+    pub fn bootstrap(&self) -> String {
+        self.server.state().kafka.bootstrap_servers.clone()
+    }
+
+    pub async fn post(&self, path_and_query: &str) -> reqwest::Response {
+        self.client.post(format!("{}{path_and_query}", self.base)).send().await.expect("request")
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path_and_query}", self.base)).send().await.expect("request")
+    }
+
+    /// Polls the status of an async send until it leaves PENDING (bounded).
+    pub async fn wait_terminal(&self, request_id: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status: serde_json::Value =
+                self.get(&format!("/api/v1/status?requestId={request_id}")).await.json().await.expect("json");
+            if status["state"] != "PENDING" {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "still PENDING after 30 s: {status}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Reads `topic` back with the service's own verifier reader: until every `(partition, offset)`
+/// in `wanted` was seen and `quiet` passed with nothing new (never trusting the high watermark).
+pub fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    wanted: &[(i32, i64)],
+    quiet: Duration,
+) -> Vec<ReadRecord> {
+    let settings = KafkaSettings::new(&Config::defaults(), bootstrap.to_owned());
+    let mut acked_offsets = HashMap::new();
+    for (p, o) in wanted {
+        let e = acked_offsets.entry(*p).or_insert(*o);
+        *e = (*e).max(*o);
+    }
+    let bound = ReadBound { acked_offsets, quiet, max_wait: Duration::from_secs(60) };
+    read_back(&settings, topic, partitions, &bound).expect("read back")
+}
+
+/// The release-shaped binary, started as a user would, with its log captured.
+pub struct RunningBinary {
+    pub child: std::process::Child,
+    pub http: std::net::SocketAddr,
+    /// Where the embedded broker listens (none with an external cluster).
+    pub broker: Option<std::net::SocketAddr>,
+    head: Vec<String>,
+    rest: std::thread::JoinHandle<Vec<String>>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+/// Starts the binary on a free port with `envs`, and waits until its log says it listens.
+pub fn spawn_binary(envs: &[(&str, &str)]) -> RunningBinary {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_producer-reliability"));
+    cmd.env_remove("KAFKA_BOOTSTRAP_SERVERS")
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("binary starts");
+    let mut stderr_pipe = child.stderr.take().expect("stderr");
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr_pipe.read_to_string(&mut s);
+        s
+    });
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (mut head, mut broker) = (Vec::new(), None);
+    for line in lines.by_ref() {
+        let line = line.expect("log line");
+        if let Some(rest) = line.split("listen=").nth(1) {
+            broker = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+        }
+        let http = line.split("listening on http://").nth(1).and_then(|a| a.trim().parse().ok());
+        head.push(line);
+        if let Some(http) = http {
+            // Keep draining the log so the service never blocks on a full pipe.
+            let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+            return RunningBinary { child, http, broker, head, rest, stderr };
+        }
+    }
+    let status = child.wait();
+    let err = stderr.join().unwrap_or_default();
+    panic!("the service exited ({status:?}) before listening: {}\n{err}", head.join("\n"));
+}
+
+impl RunningBinary {
+    pub fn base(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    pub fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) on our own child.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, sig);
+        }
+    }
+
+    /// Waits for the exit; returns its status and the whole log (stdout then stderr).
+    pub fn finish(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().expect("exit status");
+        let mut log = self.head;
+        log.extend(self.rest.join().unwrap_or_default());
+        (status, log.join("\n") + "\n" + &self.stderr.join().unwrap_or_default())
+    }
+}

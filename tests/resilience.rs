@@ -1,0 +1,152 @@
+//! Overload and broker faults on a real Tansu: the service stays up, answers every send with a
+//! clear status within a bound, and recovers without a restart.
+
+mod common;
+
+use common::{eventually, random_topic, start_broker, start_service, start_service_unready};
+use producer_reliability::model::ProducerMode;
+use producer_reliability::server::kafka::EmbeddedBroker;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_local_queue_answers_503_with_retry_after_at_once() {
+    // Five records fill the queue; linger keeps them there.
+    let svc = start_service(&["--kafka-properties", "queue.buffering.max.messages=5,linger.ms=5000"]).await;
+    let topic = random_topic("full");
+    let mut overloaded = None;
+    for i in 0..10 {
+        let started = Instant::now();
+        let res = svc.post(&format!("/api/v1/send?mode=plain&eventId=Q{i}&sendMode=async&topic={topic}")).await;
+        if res.status() == 503 {
+            overloaded = Some((res, started.elapsed()));
+            break;
+        }
+        assert_eq!(res.status(), 202);
+    }
+    let (res, took) = overloaded.expect("the sixth send finds the queue full");
+    assert!(took < Duration::from_secs(2), "answered at once, took {took:?}");
+    assert_eq!(res.headers()["retry-after"], "1");
+    let body: Value = res.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("queue is full"), "{body}");
+    svc.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_at_start_up_then_ready_when_it_comes() {
+    let addr = free_addr();
+    let bootstrap = addr.to_string();
+    let svc = start_service_unready(&["--kafka-bootstrap-servers", &bootstrap]).await;
+    assert_eq!(svc.get("/health").await.status(), 200, "alive without a broker");
+    let ready = svc.get("/health/ready").await;
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains(&bootstrap), "the reason names the broker: {body}");
+
+    let broker = EmbeddedBroker::start_on(None, addr, None).await.expect("Tansu starts");
+    let became_ready =
+        eventually(Duration::from_secs(20), || async { svc.get("/health/ready").await.status() == 200 }).await;
+    assert!(became_ready, "ready once the broker answers");
+    let res = svc.post("/api/v1/send?mode=idempotent&eventId=LATE").await;
+    assert_eq!(res.status(), 200);
+    svc.server.shutdown().await;
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_while_serving_fails_fast_and_recovers_without_restart() {
+    let broker = start_broker().await;
+    let listen = broker.listen_addr();
+    let bootstrap = broker.bootstrap();
+    let svc = start_service(&["--kafka-bootstrap-servers", &bootstrap, "--kafka-delivery-timeout-ms", "3000"]).await;
+    let topic = random_topic("outage");
+    assert_eq!(svc.post(&format!("/api/v1/send?mode=plain&eventId=B0&topic={topic}")).await.status(), 200);
+
+    broker.stop().await;
+    let started = Instant::now();
+    let res = svc.post(&format!("/api/v1/send?mode=idempotent&eventId=B1&topic={topic}")).await;
+    let took = started.elapsed();
+    assert!(res.status().is_server_error(), "{}", res.status());
+    assert!(took < Duration::from_secs(10), "bounded by the delivery timeout, took {took:?}");
+    let body: Value = res.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("timed out"), "names the cause: {body}");
+
+    let res = svc.post(&format!("/api/v1/send?mode=plain&eventId=B2&sendMode=async&topic={topic}")).await;
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["requestId"].as_str().unwrap().to_owned();
+    let status = svc.wait_terminal(&id).await;
+    assert_eq!(status["state"], "ERROR", "{status}");
+    assert!(status["error"].as_str().unwrap().contains("timed out"), "{status}");
+
+    // The broker comes back where it was (empty: in-memory); new sends succeed, no restart.
+    let broker = EmbeddedBroker::start_on(None, listen, None).await.expect("Tansu restarts");
+    let recovered = eventually(Duration::from_secs(30), || async {
+        let res = svc.post(&format!("/api/v1/send?mode=idempotent&eventId=B3&topic={topic}")).await;
+        let status = res.status();
+        println!("after restart: {status} {}", res.text().await.unwrap_or_default());
+        status == 200
+    })
+    .await;
+    assert!(recovered, "sends succeed again once the broker is back");
+    svc.server.shutdown().await;
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_embedded_broker_is_restarted_and_sends_resume() {
+    let svc = start_service(&["--kafka-delivery-timeout-ms", "5000"]).await;
+    assert_eq!(svc.post("/api/v1/send?mode=plain&eventId=K0").await.status(), 200);
+    let broker = svc.server.embedded_broker().expect("embedded");
+    let first_pid = broker.pid();
+    unsafe {
+        libc::kill(first_pid as libc::pid_t, libc::SIGKILL);
+    }
+    let restarted = eventually(Duration::from_secs(20), || async {
+        let pid = broker.pid();
+        pid != 0 && pid != first_pid && broker.life().borrow().generation == 2
+    })
+    .await;
+    assert!(restarted, "the supervisor started a new Tansu");
+    let resumed = eventually(Duration::from_secs(30), || async {
+        svc.post("/api/v1/send?mode=idempotent&eventId=K1").await.status() == 200
+    })
+    .await;
+    assert!(resumed, "sends succeed on the restarted broker");
+    svc.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_idempotent_error_replaces_the_producer_and_fails_what_it_held() {
+    // linger keeps the records queued in the producer when the fatal error strikes.
+    let svc = start_service(&["--kafka-linger-ms", "3000"]).await;
+    let topic = random_topic("fatal");
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let res = svc.post(&format!("/api/v1/send?mode=idempotent&eventId=F{i}&sendMode=async&topic={topic}")).await;
+        assert_eq!(res.status(), 202);
+        ids.push(res.json::<Value>().await.unwrap()["requestId"].as_str().unwrap().to_owned());
+    }
+    let state = svc.server.state().clone();
+    let before = state.send.producers().get(ProducerMode::Idempotent);
+    state.send.producers().inject_fatal_error(ProducerMode::Idempotent);
+
+    for id in &ids {
+        let status = svc.wait_terminal(id).await;
+        assert_eq!(status["state"], "ERROR", "never left PENDING: {status}");
+    }
+    let replaced = eventually(Duration::from_secs(10), || async {
+        !std::sync::Arc::ptr_eq(&before, &state.send.producers().get(ProducerMode::Idempotent))
+    })
+    .await;
+    assert!(replaced, "the idempotent producer was rebuilt");
+    let ready: Value = svc.get("/health/ready").await.json().await.unwrap();
+    assert!(ready["lastProducerError"].as_str().unwrap().contains("OutOfOrderSequenceNumber"), "{ready}");
+    let res = svc.post(&format!("/api/v1/send?mode=idempotent&eventId=F-after&topic={topic}")).await;
+    assert_eq!(res.status(), 200, "the new producer works");
+    svc.server.shutdown().await;
+}
