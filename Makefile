@@ -44,7 +44,7 @@ e2e: setup
 bench:
 	@scripts/setup.sh bench
 	cargo leptos build --release
-	scripts/bench.sh
+	cargo run --release --features ssr --example bench
 
 clean:
 	cargo clean

@@ -77,7 +77,7 @@ setup_bench() {
   setup_run
   if ! version_is oha "$OHA_VERSION"; then
     log "cargo install oha $OHA_VERSION"
-    cargo install oha --version "$OHA_VERSION" --locked --force
+    cargo install oha --version "$OHA_VERSION" --locked --force --no-default-features --features native-tls
   fi
 }
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 /// Most events one lab run may send: enough to show the effect, bounded so a run stays short.
 pub const MAX_LAB_COUNT: u32 = 100_000;
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FaultKind {
@@ -83,6 +84,7 @@ impl std::str::FromStr for FaultKind {
 }
 
 /// A fault and its parameters; any left out take defaults that make the fault bite.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultSpec {
@@ -105,6 +107,7 @@ impl FaultSpec {
 }
 
 /// `"fault"` may be a bare name (`"delay-produce-response"`) or an object with parameters.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum FaultInput {
@@ -122,6 +125,7 @@ impl FaultInput {
 }
 
 /// The fault the proxy applies right now.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultStatus {
@@ -143,6 +147,7 @@ impl FaultStatus {
 }
 
 /// The body of `POST /api/v1/lab/runs`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LabRunRequest {
@@ -162,6 +167,7 @@ fn default_fault() -> FaultInput {
     FaultInput::Name(FaultKind::None)
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LabRunState {
@@ -173,6 +179,7 @@ pub enum LabRunState {
 }
 
 /// What reading the topic back found, for the events of one run.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verification {
@@ -191,6 +198,7 @@ pub struct Verification {
     pub out_of_order: u64,
     /// copies -> how many events had that many copies (0 = lost).
     #[serde(with = "copy_histogram")]
+    #[cfg_attr(feature = "ssr", schema(value_type = std::collections::BTreeMap<String, u64>))]
     pub copy_histogram: BTreeMap<u32, u64>,
     /// Records in the topic that belong to no event of the run.
     pub foreign_records: u64,
@@ -215,6 +223,7 @@ mod copy_histogram {
 }
 
 /// One lab run: what was asked, what was sent, what the topic holds.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LabRunReport {
@@ -225,7 +234,8 @@ pub struct LabRunReport {
     pub count: u32,
     pub fault: FaultSpec,
     pub topic: String,
-    /// The producer properties in effect for the run.
+    /// The producer properties in effect for the run, as `[name, value]` pairs.
+    #[cfg_attr(feature = "ssr", schema(value_type = Vec<Vec<String>>))]
     pub settings: Vec<(String, String)>,
     pub sent: u64,
     pub acked: u64,

@@ -3,6 +3,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Which producer carries an event: the choice the whole tool is about.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProducerMode {
@@ -54,6 +55,7 @@ impl FromStr for ProducerMode {
 }
 
 /// Whether the caller waits for the broker's acknowledgement.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SendMode {

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Where a send stands. PENDING only until its delivery report arrives.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DeliveryState {
@@ -27,6 +28,7 @@ impl DeliveryState {
 
 /// What happened to one send (sync or async): the body of `GET /api/v1/status`.
 /// `partition`/`offset` appear once the broker acknowledged, `error` once it failed.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendStatus {
@@ -49,6 +51,7 @@ pub struct SendStatus {
 }
 
 /// The answer to a synchronous send: the broker acknowledged the record at this offset.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendReceipt {
@@ -65,6 +68,7 @@ pub struct SendReceipt {
 
 /// The answer to an asynchronous send: accepted, delivery report to come.
 /// `partition` is the one the caller asked for (null when not given).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendAccepted {
@@ -96,6 +100,7 @@ impl SendOutcome {
 }
 
 /// Which broker the service talks to, for the UI's badge and `/health/ready`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BrokerKind {
@@ -105,6 +110,7 @@ pub enum BrokerKind {
     External,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BrokerInfo {

@@ -5,13 +5,14 @@
 //! - [`send`]: the send core both doors call. [`status_store`]: bounded statuses.
 //! - [`kafka`]: producers, topics, the embedded broker and its health.
 //! - [`lab`]: the fault proxy, lab runs and the read-back verifier.
-//! - [`rest`]: the REST door (problem+json errors).
+//! - [`rest`]: the REST door (problem+json errors). [`metrics`]: Prometheus `/metrics`.
 //! - [`telemetry`]: logs. [`ui_api`]: the server side of the server functions.
 
 pub mod access;
 pub mod config;
 pub mod kafka;
 pub mod lab;
+pub mod metrics;
 pub mod rest;
 pub mod send;
 pub mod startup;

@@ -6,7 +6,10 @@ use crate::error::AppError;
 use crate::model::{
     DeliveryState, Field, SendAccepted, SendMode, SendOutcome, SendParams, SendReceipt, SendRequest, SendStatus,
 };
-use crate::server::kafka::{describe_kafka_error, is_timeout, DeliveryTicket, ProducerPair, TopicRegistry};
+use crate::server::kafka::{
+    describe_kafka_error, is_timeout, DeliveryReport, DeliveryTicket, ProducerPair, TopicRegistry,
+};
+use crate::server::metrics::Outcome;
 use crate::server::status_store::{StatusStore, RECENT_LIMIT};
 use serde::Serialize;
 use std::sync::Arc;
@@ -103,40 +106,13 @@ impl SendService {
     /// Sends a validated request: sync waits for the broker's acknowledgement, async answers
     /// at once and leaves the outcome in the status store.
     pub async fn send_request(&self, req: SendRequest) -> Result<SendOutcome, AppError> {
-        self.access.check_topic(&req.topic)?;
-        let partitions = self.topics.ensure(&req.topic).await?;
-        if let Some(partition) = req.partition.filter(|p| *p >= partitions) {
-            return Err(AppError::UnknownPartition { topic: req.topic, partition, partitions });
-        }
-        let value = record_value(&req)?;
-        let request_id = Uuid::new_v4();
-        let started = Instant::now();
-        self.store.insert(SendStatus {
-            request_id,
-            state: DeliveryState::Pending,
-            event_id: req.event_id.clone(),
-            mode: req.mode,
-            send_mode: req.send_mode,
-            topic: req.topic.clone(),
-            key: req.key.clone(),
-            partition: None,
-            offset: None,
-            error: None,
-            latency_ms: None,
-        });
-        let (waiter, report) = match req.send_mode {
-            SendMode::Sync => {
-                let (tx, rx) = oneshot::channel();
-                (Some(tx), Some(rx))
+        let (request_id, started, report) = match self.check_destination(&req).await {
+            Ok(()) => self.enqueue(&req)?,
+            Err(error) => {
+                self.producers.metrics().record(req.mode, req.send_mode, Outcome::Rejected);
+                return Err(error);
             }
-            SendMode::Async => (None, None),
         };
-        let ticket = Box::new(DeliveryTicket { request_id, waiter });
-        let producer = self.producers.get(req.mode);
-        if let Err(error) = producer.send(&req.topic, &req.key, &value, req.partition, ticket) {
-            self.store.remove(&request_id);
-            return Err(error);
-        }
         let Some(report) = report else {
             return Ok(SendOutcome::Accepted(SendAccepted {
                 request_id,
@@ -173,6 +149,55 @@ impl SendService {
             offset,
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         }))
+    }
+
+    /// The topic may be used, exists (created if missing), and has the partition asked for.
+    async fn check_destination(&self, req: &SendRequest) -> Result<(), AppError> {
+        self.access.check_topic(&req.topic)?;
+        let partitions = self.topics.ensure(&req.topic).await?;
+        match req.partition.filter(|p| *p >= partitions) {
+            Some(partition) => Err(AppError::UnknownPartition { topic: req.topic.clone(), partition, partitions }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the send as PENDING and hands it to its producer; for a sync send, also returns
+    /// where its delivery report will arrive.
+    #[allow(clippy::type_complexity)]
+    fn enqueue(
+        &self,
+        req: &SendRequest,
+    ) -> Result<(Uuid, Instant, Option<oneshot::Receiver<DeliveryReport>>), AppError> {
+        let value = record_value(req)?;
+        let request_id = Uuid::new_v4();
+        let accepted = Instant::now();
+        self.store.insert(SendStatus {
+            request_id,
+            state: DeliveryState::Pending,
+            event_id: req.event_id.clone(),
+            mode: req.mode,
+            send_mode: req.send_mode,
+            topic: req.topic.clone(),
+            key: req.key.clone(),
+            partition: None,
+            offset: None,
+            error: None,
+            latency_ms: None,
+        });
+        let (waiter, report) = match req.send_mode {
+            SendMode::Sync => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            SendMode::Async => (None, None),
+        };
+        let ticket = Box::new(DeliveryTicket { request_id, send_mode: req.send_mode, accepted, waiter });
+        if let Err(error) = self.producers.get(req.mode).send(&req.topic, &req.key, &value, req.partition, ticket) {
+            self.store.remove(&request_id);
+            self.producers.metrics().record(req.mode, req.send_mode, Outcome::Rejected);
+            return Err(error);
+        }
+        Ok((request_id, accepted, report))
     }
 
     /// The status of one send, by the request id its answer carried.

@@ -5,6 +5,7 @@ use super::access::AccessPolicy;
 use super::config::Config;
 use super::kafka::{BrokerMonitor, EmbeddedBroker, KafkaSettings, ProducerPair, TopicRegistry};
 use super::lab::{FaultProxy, LabRunner};
+use super::metrics::Metrics;
 use super::rest;
 use super::send::SendService;
 use super::state::AppState;
@@ -86,17 +87,22 @@ pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> Result<
         TopicRegistry::new(&settings, config.kafka_topic_partitions, replication)
             .map_err(|e| kafka_error("admin client", e))?,
     );
-    let producers =
-        Arc::new(ProducerPair::new(&settings, store.clone(), topics.clone()).map_err(|e| kafka_error("producers", e))?);
+    let mut metrics = Metrics::new();
+    let producers = Arc::new(
+        ProducerPair::new(&settings, store.clone(), topics.clone(), metrics.sends.clone())
+            .map_err(|e| kafka_error("producers", e))?,
+    );
     producers.watch_fatal_errors();
     let monitor = Arc::new(BrokerMonitor::spawn(kind, bootstrap, topics.clone(), embedded.as_ref().map(|b| b.life())));
     let access = Arc::new(AccessPolicy::new(&config));
     let lab = Arc::new(LabRunner::new(proxy, &settings, topics.clone(), access.clone()));
+    metrics.add_source(store.clone());
+    metrics.add_source(lab.clone());
     let send =
         SendService::new(producers, topics, store, access, &config.kafka_default_topic, config.delivery_timeout());
 
     leptos_options.site_addr = config.site_addr;
-    let state = AppState { leptos_options, send, broker: monitor, kafka: settings, lab };
+    let state = AppState { leptos_options, send, broker: monitor, kafka: settings, lab, metrics: Arc::new(metrics) };
     let listener = tokio::net::TcpListener::bind(config.site_addr)
         .await
         .map_err(|e| format!("cannot listen on {} (LEPTOS_SITE_ADDR): {e}", config.site_addr))?;

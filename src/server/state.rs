@@ -3,6 +3,7 @@
 use crate::model::BrokerInfo;
 use crate::server::kafka::{BrokerMonitor, KafkaSettings};
 use crate::server::lab::LabRunner;
+use crate::server::metrics::Metrics;
 use crate::server::send::SendService;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -15,6 +16,7 @@ pub struct AppState {
     pub broker: Arc<BrokerMonitor>,
     pub kafka: Arc<KafkaSettings>,
     pub lab: Arc<LabRunner>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

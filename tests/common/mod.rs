@@ -159,10 +159,19 @@ pub fn spawn_binary(envs: &[(&str, &str)]) -> RunningBinary {
     let (mut head, mut broker) = (Vec::new(), None);
     for line in lines.by_ref() {
         let line = line.expect("log line");
-        if let Some(rest) = line.split("listen=").nth(1) {
-            broker = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+        let address_after = |marker: &str| {
+            line.split(marker).nth(1).and_then(|rest| {
+                rest.chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                    .collect::<String>()
+                    .parse()
+                    .ok()
+            })
+        };
+        if let Some(addr) = address_after("listen=").or_else(|| address_after("\"listen\":\"")) {
+            broker = Some(addr);
         }
-        let http = line.split("listening on http://").nth(1).and_then(|a| a.trim().parse().ok());
+        let http = address_after("listening on http://");
         head.push(line);
         if let Some(http) = http {
             // Keep draining the log so the service never blocks on a full pipe.

@@ -6,6 +6,7 @@ use super::producers::{KafkaProducer, ReportSinks};
 use super::settings::KafkaSettings;
 use super::topics::TopicRegistry;
 use crate::model::ProducerMode;
+use crate::server::metrics::SendMetrics;
 use crate::server::status_store::StatusStore;
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
@@ -31,9 +32,10 @@ impl ProducerPair {
         settings: &KafkaSettings,
         store: Arc<StatusStore>,
         topics: Arc<TopicRegistry>,
+        metrics: Arc<SendMetrics>,
     ) -> Result<Self, KafkaError> {
         let (fatal, fatal_rx) = mpsc::unbounded_channel();
-        let sinks = ReportSinks { store, topics, fatal };
+        let sinks = ReportSinks { store, topics, metrics, fatal };
         Ok(Self {
             plain: ArcSwap::from_pointee(KafkaProducer::new(settings, ProducerMode::Plain, sinks.clone())?),
             idempotent: ArcSwap::from_pointee(KafkaProducer::new(settings, ProducerMode::Idempotent, sinks.clone())?),
@@ -67,6 +69,11 @@ impl ProducerPair {
             .iter()
             .map(|m| self.get(*m).flush(deadline.saturating_duration_since(std::time::Instant::now())))
             .sum()
+    }
+
+    /// Where both producers count their sends.
+    pub fn metrics(&self) -> &Arc<SendMetrics> {
+        &self.sinks.metrics
     }
 
     /// The last fatal producer error and what was done about it, for readiness and the UI.

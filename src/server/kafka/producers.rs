@@ -4,13 +4,14 @@
 use super::settings::KafkaSettings;
 use super::topics::TopicRegistry;
 use crate::error::AppError;
-use crate::model::ProducerMode;
+use crate::model::{ProducerMode, SendMode};
+use crate::server::metrics::{Outcome, SendMetrics};
 use crate::server::status_store::{Delivered, StatusStore};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
-use rdkafka::{ClientContext, Message};
+use rdkafka::{ClientContext, Message, Statistics};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -20,6 +21,8 @@ pub type DeliveryReport = Result<(i32, i64), KafkaError>;
 /// Travels with each record through librdkafka and comes back in its delivery report.
 pub struct DeliveryTicket {
     pub request_id: Uuid,
+    pub send_mode: SendMode,
+    pub accepted: Instant,
     /// Set for a synchronous send: the caller awaiting the broker's acknowledgement.
     pub waiter: Option<oneshot::Sender<DeliveryReport>>,
 }
@@ -29,6 +32,7 @@ pub struct DeliveryTicket {
 pub struct ReportSinks {
     pub store: Arc<StatusStore>,
     pub topics: Arc<TopicRegistry>,
+    pub metrics: Arc<SendMetrics>,
     pub fatal: mpsc::UnboundedSender<ProducerMode>,
 }
 
@@ -53,6 +57,10 @@ impl ClientContext for ReportingContext {
             _ => tracing::warn!(mode = %self.mode, %error, reason, "kafka client error"),
         }
     }
+
+    fn stats(&self, statistics: Statistics) {
+        self.sinks.metrics.record_stats(self.mode, &statistics);
+    }
 }
 
 impl ProducerContext for ReportingContext {
@@ -76,9 +84,23 @@ impl ProducerContext for ReportingContext {
                 Err(error.clone())
             }
         };
+        let latency = ticket.accepted.elapsed();
+        let metrics = &self.sinks.metrics;
+        metrics.observe_latency(self.mode, ticket.send_mode, latency);
         let outcome = match &report {
-            Ok((partition, offset)) => Delivered::Ok { partition: *partition, offset: *offset },
-            Err(error) => Delivered::Failed(describe_kafka_error(error)),
+            Ok((partition, offset)) => {
+                metrics.record(self.mode, ticket.send_mode, Outcome::Ok);
+                tracing::debug!(request_id = %ticket.request_id, mode = %self.mode, send_mode = %ticket.send_mode,
+                    topic = result.as_ref().map(|m| m.topic()).unwrap_or_default(), partition, offset,
+                    latency_ms = latency.as_secs_f64() * 1000.0, "delivered");
+                Delivered::Ok { partition: *partition, offset: *offset }
+            }
+            Err(error) => {
+                metrics.record(self.mode, ticket.send_mode, Outcome::Error);
+                tracing::debug!(request_id = %ticket.request_id, mode = %self.mode, send_mode = %ticket.send_mode,
+                    %error, latency_ms = latency.as_secs_f64() * 1000.0, "delivery failed");
+                Delivered::Failed(describe_kafka_error(error))
+            }
         };
         if !self.sinks.store.complete(&ticket.request_id, outcome) {
             tracing::debug!(request_id = %ticket.request_id, "delivery report for an evicted status");

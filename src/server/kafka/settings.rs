@@ -20,6 +20,8 @@ pub struct KafkaSettings {
     pub retries: u32,
     pub linger_ms: u32,
     pub socket_timeout_ms: u32,
+    /// `statistics.interval.ms` of the producers (0: off), feeding `/metrics`.
+    pub statistics_interval_ms: u32,
     /// Security properties (protocol, SASL, CA), set before `extra`.
     pub security: Vec<(String, String)>,
     pub sasl_password: Option<Secret>,
@@ -38,6 +40,7 @@ impl KafkaSettings {
             retries: config.kafka_retries,
             linger_ms: config.kafka_linger_ms,
             socket_timeout_ms: config.kafka_socket_timeout_ms,
+            statistics_interval_ms: 5000,
             security: [
                 ("security.protocol", &config.kafka_security_protocol),
                 ("sasl.mechanism", &config.kafka_sasl_mechanism),
@@ -84,6 +87,9 @@ impl KafkaSettings {
             .set("retry.backoff.ms", self.retry_backoff_ms.to_string())
             .set("message.send.max.retries", self.retries.to_string())
             .set("linger.ms", self.linger_ms.to_string());
+        if self.statistics_interval_ms > 0 {
+            c.set("statistics.interval.ms", self.statistics_interval_ms.to_string());
+        }
         match mode {
             ProducerMode::Plain => {
                 c.set("enable.idempotence", "false").set("acks", "1");
@@ -103,7 +109,7 @@ impl KafkaSettings {
         self.producer_config(mode)
             .config_map()
             .into_iter()
-            .filter(|(k, _)| *k != "bootstrap.servers" && *k != "client.id")
+            .filter(|(k, _)| !matches!(*k, "bootstrap.servers" | "client.id" | "statistics.interval.ms"))
             .map(|(k, v)| {
                 let secret = SECRET_MARKERS.iter().any(|m| k.contains(m));
                 (k.to_owned(), if secret { "***".to_owned() } else { v.to_owned() })

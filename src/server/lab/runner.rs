@@ -11,6 +11,7 @@ use crate::model::{
 };
 use crate::server::access::AccessPolicy;
 use crate::server::kafka::{KafkaSettings, ProducerPair, TopicRegistry};
+use crate::server::metrics::SendMetrics;
 use crate::server::send::SendService;
 use crate::server::status_store::StatusStore;
 use parking_lot::Mutex;
@@ -103,6 +104,7 @@ pub struct LabRunner {
     topics: Arc<TopicRegistry>,
     access: Arc<AccessPolicy>,
     runs: Mutex<VecDeque<Arc<Mutex<LabRunReport>>>>,
+    finished: std::sync::atomic::AtomicU64,
     turn: tokio::sync::Mutex<()>,
 }
 
@@ -115,8 +117,17 @@ impl LabRunner {
     ) -> Self {
         let mut settings = settings.clone();
         settings.socket_timeout_ms = LAB_SOCKET_TIMEOUT_MS;
+        settings.statistics_interval_ms = 0;
         settings.delivery_timeout_ms = LAB_DELIVERY_TIMEOUT_MS;
-        Self { proxy, settings, topics, access, runs: Mutex::new(VecDeque::new()), turn: tokio::sync::Mutex::new(()) }
+        Self {
+            proxy,
+            settings,
+            topics,
+            access,
+            runs: Mutex::new(VecDeque::new()),
+            finished: std::sync::atomic::AtomicU64::new(0),
+            turn: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// The fault the proxy applies now (to every producer behind it, not only lab runs).
@@ -160,6 +171,16 @@ impl LabRunner {
         }
         tracing::info!(fault = spec.kind.as_str(), "fault switched");
         Ok(self.fault_status())
+    }
+
+    /// The proxy in front of the embedded broker (none with an external cluster).
+    pub fn proxy(&self) -> Option<&Arc<FaultProxy>> {
+        self.proxy.as_ref()
+    }
+
+    /// Runs that reached an end (done or failed) since start.
+    pub fn finished_runs(&self) -> u64 {
+        self.finished.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Past and current runs, newest first.
@@ -223,6 +244,7 @@ impl LabRunner {
         if let Some(proxy) = &self.proxy {
             proxy.clear_fault();
         }
+        self.finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut report = record.lock();
         report.duration_ms = started.elapsed().as_millis() as u64;
         match outcome {
@@ -250,7 +272,7 @@ impl LabRunner {
         let copies = if fault.kind == FaultKind::ClientRetry { 2 } else { 1 };
         let store = Arc::new(StatusStore::new(count as usize * copies + 16, Duration::from_secs(3600)));
         let producers = Arc::new(
-            ProducerPair::new(&self.settings, store.clone(), self.topics.clone())
+            ProducerPair::new(&self.settings, store.clone(), self.topics.clone(), SendMetrics::detached())
                 .map_err(|e| AppError::internal(format!("cannot create the lab's producers: {e}")))?,
         );
         let service = SendService::new(

@@ -4,6 +4,7 @@
 mod json;
 mod lab;
 mod no_body;
+mod openapi;
 mod problem;
 mod query;
 
@@ -13,7 +14,7 @@ pub use query::QueryParams;
 use no_body::NoBody;
 
 use crate::error::AppError;
-use crate::model::SendOutcome;
+use crate::model::{BrokerInfo, SendAccepted, SendOutcome, SendReceipt, SendStatus};
 use crate::server::state::AppState;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -24,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::BoxError;
 use axum::{Json, Router};
+use problem::Problem;
 use std::time::Duration;
 use tower::ServiceBuilder;
 
@@ -49,7 +51,12 @@ pub fn routes(state: &AppState, request_timeout: Duration) -> Router<AppState> {
         .route("/api/{*rest}", any(unknown_api_path))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
-    Router::new().route("/health", get(health)).route("/health/ready", get(ready)).merge(api)
+    Router::new()
+        .route("/health", get(health))
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi_json))
+        .merge(api)
 }
 
 async fn unknown_api_path(uri: Uri) -> AppError {
@@ -72,12 +79,29 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
     }
 }
 
+/// Prometheus text format. Open like the health checks: it carries counts, no secrets.
+async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
+}
+
+/// The OpenAPI 3.1 description of this API.
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    use utoipa::OpenApi;
+    Json(openapi::ApiDoc::openapi())
+}
+
 /// Liveness: the process serves HTTP, whatever the broker does.
-async fn health() -> &'static str {
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, description = "The process serves HTTP", body = String, content_type = "text/plain")))]
+pub(super) async fn health() -> &'static str {
     "OK"
 }
 
 /// Readiness: 200 once the broker answers, 503 with the reason until then.
+#[utoipa::path(get, path = "/health/ready", tag = "health", responses(
+    (status = 200, description = "The broker answers", body = BrokerInfo),
+    (status = 503, description = "Not ready, with the reason", body = Problem, content_type = "application/problem+json"),
+))]
 async fn ready(State(state): State<AppState>) -> Response {
     let info = state.broker_info().await;
     if info.ready {
@@ -88,6 +112,18 @@ async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Sends one event (the seed tutorial's contract).
+#[utoipa::path(post, path = "/api/v1/send", tag = "send", params(openapi::SendQuery), responses(
+    (status = 200, description = "sync: the broker acknowledged the record", body = SendReceipt),
+    (status = 202, description = "async: accepted; the status follows at Location", body = SendAccepted,
+        headers(("Location" = String, description = "/api/v1/status?requestId=..."))),
+    (status = 400, description = "Invalid request: the detail says what to fix", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "API_TOKEN is set and the bearer token is missing or wrong", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "The topic is not in ALLOWED_TOPICS", body = Problem, content_type = "application/problem+json"),
+    (status = 502, description = "Kafka refused or failed the record", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "The producer's queue is full (Retry-After) or the broker is unreachable", body = Problem, content_type = "application/problem+json"),
+    (status = 504, description = "No acknowledgement within KAFKA_DELIVERY_TIMEOUT_MS", body = Problem, content_type = "application/problem+json"),
+))]
 async fn send(State(state): State<AppState>, query: QueryParams, _: NoBody) -> Result<Response, AppError> {
     Ok(match state.send.send(&query.send_params()).await? {
         SendOutcome::Delivered(receipt) => Json(receipt).into_response(),
@@ -98,11 +134,21 @@ async fn send(State(state): State<AppState>, query: QueryParams, _: NoBody) -> R
     })
 }
 
+/// What happened to a send.
+#[utoipa::path(get, path = "/api/v1/status", tag = "send", params(openapi::StatusQuery), responses(
+    (status = 200, description = "The send's status", body = SendStatus),
+    (status = 400, description = "Missing or malformed requestId", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "Unknown or evicted requestId", body = Problem, content_type = "application/problem+json"),
+))]
 async fn status(State(state): State<AppState>, query: QueryParams, _: NoBody) -> Result<Response, AppError> {
     let id = query.get("requestId");
     Ok(Json(state.send.status(id.as_deref())?).into_response())
 }
 
+/// The last 50 sends, newest first.
+#[utoipa::path(get, path = "/api/v1/recent", tag = "send", responses(
+    (status = 200, description = "Recent sends", body = Vec<SendStatus>),
+))]
 async fn recent(State(state): State<AppState>) -> Response {
     Json(state.send.recent()).into_response()
 }

@@ -8,16 +8,19 @@ use serde::Serialize;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: every error of the REST API has this shape.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URN naming the kind of problem, e.g. `urn:producer-reliability:problem:invalid-request`.
     #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    /// What went wrong and what to fix.
+    pub detail: String,
     /// The request parameter at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'static str>,
+    pub field: Option<&'static str>,
 }
 
 impl IntoResponse for AppError {
