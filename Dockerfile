@@ -14,7 +14,7 @@ RUN rustup target add wasm32-unknown-unknown \
 RUN npm install -g binaryen@132
 WORKDIR /src
 COPY . .
-RUN cargo leptos build --release
+RUN cargo leptos build --release --split
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \

@@ -20,8 +20,9 @@ help:
 setup:
 	@scripts/setup.sh run
 
+# --split: the Lab page is a lazily loaded WASM chunk.
 build: setup
-	cargo leptos build --release
+	cargo leptos build --release --split
 
 run: build
 	LEPTOS_SITE_ROOT=target/site $(BIN)
@@ -39,11 +40,11 @@ unit-and-integration: setup
 
 e2e: setup
 	@scripts/setup.sh test
-	cargo leptos end-to-end --release
+	cargo leptos end-to-end --release --split
 
 bench:
 	@scripts/setup.sh bench
-	cargo leptos build --release
+	cargo leptos build --release --split
 	cargo run --release --features ssr --example bench
 
 clean:

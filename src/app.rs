@@ -5,12 +5,12 @@ use crate::model::BrokerInfo;
 use crate::server_fns::describe_broker;
 use crate::ui::broker_badge::BrokerBadge;
 use crate::ui::home::HomePage;
-use crate::ui::lab::LabPage;
+use crate::ui::lab::LabRoute;
 use crate::ui::token::{stored_token, AuthEpoch, TokenPrompt};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::{SsrMode, StaticSegment};
+use leptos_router::{Lazy, SsrMode, StaticSegment};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -74,7 +74,9 @@ pub fn App() -> impl IntoView {
                     // Async: the server resolves every resource before answering, so the page is
                     // complete without JavaScript.
                     <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("lab") view=LabPage ssr=SsrMode::Async/>
+                    // The Lab page is a lazily loaded WASM chunk (`--split`): the send page's bundle
+                    // does not carry it.
+                    <Route path=StaticSegment("lab") view={Lazy::<LabRoute>::new()} ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

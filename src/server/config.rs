@@ -112,8 +112,8 @@ pub struct Config {
 
     /// Any other librdkafka property, for every Kafka client of the service: comma-separated
     /// `key=value` pairs (e.g. `compression.type=zstd,batch.size=65536`), applied last.
-    #[arg(long, env = "KAFKA_PROPERTIES", value_name = "KAFKA_PROPERTIES", value_delimiter = ',', value_parser = parse_property)]
-    pub kafka_properties: Vec<(String, String)>,
+    #[arg(long, env = "KAFKA_PROPERTIES", value_name = "KAFKA_PROPERTIES")]
+    pub kafka_properties: Option<KafkaProperties>,
 }
 
 /// A value that must never reach a log, an error or the UI.
@@ -144,13 +144,36 @@ impl std::str::FromStr for Secret {
     }
 }
 
-fn parse_property(raw: &str) -> Result<(String, String), String> {
-    let (k, v) = raw.split_once('=').ok_or_else(|| format!("'{raw}' is not key=value"))?;
-    let k = k.trim();
-    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_') {
-        return Err(format!("'{k}' is not a librdkafka property name"));
+/// `key=value` pairs separated by commas. A piece without `=` continues the previous value,
+/// so list-valued properties work too: `debug=broker,msg,linger.ms=5`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KafkaProperties(pub Vec<(String, String)>);
+
+impl std::str::FromStr for KafkaProperties {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for piece in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match piece.split_once('=') {
+                Some((k, v)) => {
+                    let k = k.trim();
+                    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_') {
+                        return Err(format!("'{k}' is not a librdkafka property name"));
+                    }
+                    pairs.push((k.to_owned(), v.trim().to_owned()));
+                }
+                None => match pairs.last_mut() {
+                    Some((_, value)) => {
+                        value.push(',');
+                        value.push_str(piece);
+                    }
+                    None => return Err(format!("'{piece}' is not key=value")),
+                },
+            }
+        }
+        Ok(KafkaProperties(pairs))
     }
-    Ok((k.to_owned(), v.trim().to_owned()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -231,8 +254,13 @@ mod tests {
     fn extra_properties_parse_as_pairs() {
         let c = parse(&["--kafka-properties", "compression.type=zstd,batch.size=65536"]).unwrap();
         assert_eq!(
-            c.kafka_properties,
+            c.kafka_properties.unwrap().0,
             vec![("compression.type".into(), "zstd".into()), ("batch.size".into(), "65536".into())]
+        );
+        let c = parse(&["--kafka-properties", "debug=broker,msg,linger.ms=5"]).unwrap();
+        assert_eq!(
+            c.kafka_properties.unwrap().0,
+            vec![("debug".into(), "broker,msg".into()), ("linger.ms".into(), "5".into())]
         );
         let c = parse(&["--allowed-topics", "orders-*, bhf-transactions"]).unwrap();
         assert_eq!(c.allowed_topic_patterns().unwrap(), vec!["orders-*", "bhf-transactions"]);

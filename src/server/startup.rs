@@ -93,7 +93,13 @@ pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> Result<
             .map_err(|e| kafka_error("producers", e))?,
     );
     producers.watch_fatal_errors();
-    let monitor = Arc::new(BrokerMonitor::spawn(kind, bootstrap, topics.clone(), embedded.as_ref().map(|b| b.life())));
+    let monitor = Arc::new(BrokerMonitor::spawn(
+        kind,
+        bootstrap,
+        topics.clone(),
+        producers.clone(),
+        embedded.as_ref().map(|b| b.life()),
+    ));
     let access = Arc::new(AccessPolicy::new(&config));
     let lab = Arc::new(LabRunner::new(proxy, &settings, topics.clone(), access.clone()));
     metrics.add_source(store.clone());

@@ -77,11 +77,15 @@ pub fn SendForm(
         });
     };
     Effect::new(move |_| {
-        if action.value().get().is_some() {
+        if let Some(result) = action.value().get() {
             if let Some(t0) = sent_at.get_untracked() {
                 round_trip.set(Some(now_ms() - t0));
             }
             sends_changed.update(|n| *n += 1);
+            // The next event gets its own id; sending one twice is what the Lab's client-retry shows.
+            if result.is_ok() {
+                event_id.set(fresh_event_id());
+            }
         }
     });
 

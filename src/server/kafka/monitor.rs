@@ -2,7 +2,7 @@
 //! UI's badge answer at once, and so that an embedded broker's restart empties the topic cache.
 
 use super::supervisor::BrokerLife;
-use super::TopicRegistry;
+use super::{ProducerPair, TopicRegistry};
 use crate::model::{BrokerInfo, BrokerKind};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,11 +30,12 @@ impl BrokerMonitor {
         kind: BrokerKind,
         bootstrap: String,
         topics: Arc<TopicRegistry>,
+        producers: Arc<ProducerPair>,
         life: Option<watch::Receiver<BrokerLife>>,
     ) -> Self {
         let waiting = format!("Kafka at {bootstrap} has not answered yet");
         let (tx, readiness) = watch::channel(Readiness { ready: false, reason: Some(waiting) });
-        let task = tokio::spawn(probe_loop(topics, life, tx));
+        let task = tokio::spawn(probe_loop(topics, producers, life, tx));
         Self { kind, bootstrap, readiness, task }
     }
 
@@ -83,10 +84,12 @@ impl BrokerMonitor {
 
 async fn probe_loop(
     topics: Arc<TopicRegistry>,
+    producers: Arc<ProducerPair>,
     mut life: Option<watch::Receiver<BrokerLife>>,
     tx: watch::Sender<Readiness>,
 ) {
     let mut generation = life.as_ref().map(|l| l.borrow().generation);
+    let mut was_ever_ready = false;
     loop {
         let process_down = life.as_ref().and_then(|l| {
             let l = l.borrow();
@@ -106,8 +109,13 @@ async fn probe_loop(
         };
         let was_ready = tx.borrow().ready;
         if next.ready && !was_ready {
-            // Whatever came back may have lost topics (an in-memory broker always does).
+            // Whatever came back may have lost its state (an in-memory broker always does):
+            // topics are checked again, and the idempotent producer starts a new session.
             topics.forget(None);
+            if was_ever_ready {
+                producers.renew_after_outage().await;
+            }
+            was_ever_ready = true;
         }
         if *tx.borrow() != next {
             match &next.reason {

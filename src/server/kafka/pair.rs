@@ -94,26 +94,40 @@ impl ProducerPair {
     }
 
     async fn replace_if_fatal(&self, mode: ProducerMode) {
-        let current = self.get(mode);
         // librdkafka may report one fatal error more than once: replace only a failed producer.
-        let Some(cause) = current.fatal_error() else { return };
+        let Some(cause) = self.get(mode).fatal_error() else { return };
+        tracing::error!(%mode, %cause, "fatal producer error: replacing the producer; its unsent records end in ERROR");
+        if self.replace(mode).await {
+            *self.last_fatal.lock() = Some(format!(
+                "{mode} producer hit a fatal error ({cause}) at {} and was replaced",
+                crate::server::send::now_rfc3339().unwrap_or_default()
+            ));
+        } else {
+            *self.last_fatal.lock() = Some(format!("{mode} producer: fatal error {cause}; its replacement failed"));
+        }
+    }
+
+    /// Starts the idempotent producer afresh after the broker came back from an outage: a
+    /// broker that lost its state (an in-memory one always does) no longer knows the old
+    /// producer id, and librdkafka would retry against it until every send times out.
+    pub async fn renew_after_outage(&self) {
+        tracing::info!("broker back after an outage: renewing the idempotent producer's session");
+        self.replace(ProducerMode::Idempotent).await;
+    }
+
+    /// Swaps in a new producer, then lets the old one report what it had sent and fail (with a
+    /// delivery report each) what it still held. False if the new producer could not be made.
+    async fn replace(&self, mode: ProducerMode) -> bool {
         let replacement = match KafkaProducer::new(&self.settings, mode, self.sinks.clone()) {
             Ok(p) => p,
             Err(error) => {
-                tracing::error!(%mode, %cause, %error, "fatal producer error, and its replacement could not be created");
-                *self.last_fatal.lock() =
-                    Some(format!("{mode} producer: fatal error {cause}; replacement failed: {error}"));
-                return;
+                tracing::error!(%mode, %error, "cannot create a replacement producer");
+                return false;
             }
         };
         let retired = self.slot(mode).swap(Arc::new(replacement));
-        tracing::error!(%mode, %cause, "fatal producer error: producer replaced; its unsent records end in ERROR");
-        *self.last_fatal.lock() = Some(format!(
-            "{mode} producer hit a fatal error ({cause}) at {} and was replaced",
-            crate::server::send::now_rfc3339().unwrap_or_default()
-        ));
-        // The old producer reports what it had sent, then fails what it still held.
         let _ = tokio::task::spawn_blocking(move || retired.retire(RETIRE_FLUSH)).await;
+        true
     }
 
     /// Raises a fatal error in a producer, as librdkafka would on a broker's fatal answer.

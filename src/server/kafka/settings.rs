@@ -51,7 +51,7 @@ impl KafkaSettings {
             .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), v.clone())))
             .collect(),
             sasl_password: config.kafka_sasl_password.clone(),
-            extra: config.kafka_properties.clone(),
+            extra: config.kafka_properties.clone().map(|p| p.0).unwrap_or_default(),
         }
     }
 
