@@ -10,7 +10,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 BIN := target/release/producer-reliability
 
-.PHONY: help setup build run test lint unit-and-integration e2e bench clean
+.PHONY: help setup build run test lint unit-and-integration e2e bench image-smoke clean
 
 help:
 	@echo "make run    - set up what is missing, build (release), serve on http://127.0.0.1:3000 with an embedded broker"
@@ -46,6 +46,10 @@ bench:
 	@scripts/setup.sh bench
 	cargo leptos build --release --split
 	cargo run --release --features ssr --example bench
+
+# The Dockerfile's runtime stage without a Docker engine: a debootstrap'd bookworm root (root only).
+image-smoke: build
+	scripts/rootfs-smoke.sh
 
 clean:
 	cargo clean

@@ -2,6 +2,8 @@ import { defineConfig } from "@playwright/test";
 
 // cargo-leptos starts the server (release build, embedded Tansu) before running these tests.
 const addr = process.env.LEPTOS_SITE_ADDR ?? "127.0.0.1:3000";
+// A second instance of the same release build, with API_TOKEN set, for the access-control specs.
+const tokenAddr = process.env.TOKEN_SITE_ADDR ?? "127.0.0.1:3019";
 
 export default defineConfig({
   testDir: "./tests",
@@ -28,4 +30,18 @@ export default defineConfig({
     },
   },
   projects: [{ name: "chromium" }],
+  webServer: {
+    command: "../target/release/producer-reliability",
+    url: `http://${tokenAddr}/health`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    env: {
+      LEPTOS_SITE_ADDR: tokenAddr,
+      LEPTOS_SITE_ROOT: "../target/site",
+      LEPTOS_OUTPUT_NAME: "producer-reliability",
+      API_TOKEN: "e2e-secret-token",
+      KAFKA_BOOTSTRAP_SERVERS: "",
+      RUST_LOG: "warn",
+    },
+  },
 });

@@ -134,7 +134,7 @@ impl SendService {
             Ok(Err(_)) => return Err(AppError::internal("the producer was closed before it reported the delivery")),
             Err(_) => {
                 return Err(AppError::Timeout {
-                    message: format!("No delivery report from Kafka within {:?}", self.sync_wait),
+                    message: format!("The send timed out: no delivery report from Kafka within {:?}", self.sync_wait),
                 })
             }
         };

@@ -8,7 +8,7 @@ use super::lab::{FaultProxy, LabRunner};
 use super::metrics::Metrics;
 use super::rest;
 use super::send::SendService;
-use super::state::AppState;
+use super::state::{AppParts, AppState};
 use super::status_store::StatusStore;
 use crate::app::{shell, App};
 use crate::error::AppError;
@@ -108,7 +108,14 @@ pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> Result<
         SendService::new(producers, topics, store, access, &config.kafka_default_topic, config.delivery_timeout());
 
     leptos_options.site_addr = config.site_addr;
-    let state = AppState { leptos_options, send, broker: monitor, kafka: settings, lab, metrics: Arc::new(metrics) };
+    let state = AppState::new(AppParts {
+        leptos_options,
+        send,
+        broker: monitor,
+        kafka: settings,
+        lab,
+        metrics: Arc::new(metrics),
+    });
     let listener = tokio::net::TcpListener::bind(config.site_addr)
         .await
         .map_err(|e| format!("cannot listen on {} (LEPTOS_SITE_ADDR): {e}", config.site_addr))?;

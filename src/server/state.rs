@@ -1,4 +1,5 @@
 //! What every request handler (REST or server function) reaches: the send core and the broker.
+//! Cloned for every request, so it is one reference-counted pointer.
 
 use crate::model::BrokerInfo;
 use crate::server::kafka::{BrokerMonitor, KafkaSettings};
@@ -7,10 +8,13 @@ use crate::server::metrics::Metrics;
 use crate::server::send::SendService;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
+use std::ops::Deref;
 use std::sync::Arc;
 
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+pub struct AppParts {
     pub leptos_options: LeptosOptions,
     pub send: SendService,
     pub broker: Arc<BrokerMonitor>,
@@ -19,15 +23,27 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
-    }
-}
-
 impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+
     /// The broker as both doors describe it: kind, readiness, topics, last producer failure.
     pub async fn broker_info(&self) -> BrokerInfo {
         self.broker.info(self.send.topics(), self.send.default_topic(), self.send.producers().last_fatal()).await
+    }
+}
+
+impl Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
     }
 }

@@ -23,6 +23,9 @@ pub fn BrokerBadge(info: BrokerInfo) -> impl IntoView {
             <code>{info.bootstrap_servers}</code>
             <span class="muted">{health}</span>
             {info.reason.map(|r| view! { <span class="error-text">{r}</span> })}
+            {info.last_producer_error.map(|e| view! {
+                <span class="producer-event" role="status" data-testid="producer-event">{e}</span>
+            })}
         </div>
     }
 }

@@ -4,7 +4,10 @@
 //! The store is the only shared mutable state on the hot path: it is sharded, and no lock is
 //! held for more than a map operation (never across an await).
 
+mod compact;
+
 use crate::model::{DeliveryState, SendStatus};
+use compact::CompactStatus;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,14 +22,9 @@ pub const RECENT_LIMIT: usize = 50;
 const SHARDING_THRESHOLD: usize = 1024;
 const SHARDS: usize = 16;
 
-struct Entry {
-    created: Instant,
-    status: SendStatus,
-}
-
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Uuid, Entry>,
+    map: HashMap<Uuid, CompactStatus>,
     order: VecDeque<(Uuid, Instant)>,
 }
 
@@ -85,13 +83,14 @@ impl StatusStore {
                 shard.order.pop_front();
                 if let Some(old) = shard.map.remove(&old_id) {
                     evicted += 1;
-                    if old.status.state == DeliveryState::Pending {
+                    if old.state == DeliveryState::Pending {
                         evicted_pending += 1;
                     }
                 }
             }
+            let last_topic = shard.order.back().and_then(|(last, _)| shard.map.get(last)).map(|e| e.topic().clone());
             shard.order.push_back((id, now));
-            shard.map.insert(id, Entry { created: now, status });
+            shard.map.insert(id, CompactStatus::new(status, last_topic.as_ref(), now));
         }
         if pending {
             self.pending.fetch_add(1, Ordering::Relaxed);
@@ -111,32 +110,20 @@ impl StatusStore {
 
     /// Applies a delivery report. Returns false when the status was already evicted.
     pub fn complete(&self, id: &Uuid, outcome: Delivered) -> bool {
-        let mut shard = self.shard(id).lock();
-        let Some(entry) = shard.map.get_mut(id) else {
-            return false;
-        };
-        let was_pending = entry.status.state == DeliveryState::Pending;
-        let status = &mut entry.status;
-        status.latency_ms = Some(entry.created.elapsed().as_secs_f64() * 1000.0);
         let counter = match outcome {
             Delivered::Ok { .. } => &self.delivered,
             Delivered::Failed(_) => &self.failed,
         };
-        match outcome {
-            Delivered::Ok { partition, offset } => {
-                status.state = DeliveryState::Ok;
-                status.partition = Some(partition);
-                status.offset = Some(offset);
-                status.error = None;
-            }
-            Delivered::Failed(error) => {
-                status.state = DeliveryState::Error;
-                status.partition = None;
-                status.offset = None;
-                status.error = Some(error);
-            }
-        }
-        drop(shard);
+        let was_pending = {
+            let mut shard = self.shard(id).lock();
+            let Some(entry) = shard.map.get_mut(id) else {
+                return false;
+            };
+            let was_pending = entry.state == DeliveryState::Pending;
+            let latency = entry.created.elapsed();
+            entry.complete(outcome, latency);
+            was_pending
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         if was_pending {
             self.pending.fetch_sub(1, Ordering::Relaxed);
@@ -147,7 +134,7 @@ impl StatusStore {
     /// Forgets a send that never reached the producer (e.g. its queue was full).
     pub fn remove(&self, id: &Uuid) {
         let removed = self.shard(id).lock().map.remove(id);
-        if removed.is_some_and(|e| e.status.state == DeliveryState::Pending) {
+        if removed.is_some_and(|e| e.state == DeliveryState::Pending) {
             self.pending.fetch_sub(1, Ordering::Relaxed);
         }
         self.recent.lock().retain(|r| r != id);
@@ -155,7 +142,7 @@ impl StatusStore {
 
     pub fn get(&self, id: &Uuid) -> Option<SendStatus> {
         let shard = self.shard(id).lock();
-        shard.map.get(id).filter(|e| e.created.elapsed() < self.max_age).map(|e| e.status.clone())
+        shard.map.get(id).filter(|e| e.created.elapsed() < self.max_age).map(|e| e.to_status(*id))
     }
 
     /// The latest sends, newest first.
@@ -166,7 +153,10 @@ impl StatusStore {
 
     /// Every status kept (for a lab run's own store, which holds exactly its sends).
     pub fn snapshot(&self) -> Vec<SendStatus> {
-        self.shards.iter().flat_map(|s| s.lock().map.values().map(|e| e.status.clone()).collect::<Vec<_>>()).collect()
+        self.shards
+            .iter()
+            .flat_map(|s| s.lock().map.iter().map(|(id, e)| e.to_status(*id)).collect::<Vec<_>>())
+            .collect()
     }
 
     /// Request ids still waiting for their delivery report (for the shutdown log).
@@ -174,7 +164,7 @@ impl StatusStore {
         let mut ids = Vec::new();
         for shard in self.shards.iter() {
             let shard = shard.lock();
-            ids.extend(shard.map.iter().filter(|(_, e)| e.status.state == DeliveryState::Pending).map(|(id, _)| *id));
+            ids.extend(shard.map.iter().filter(|(_, e)| e.state == DeliveryState::Pending).map(|(id, _)| *id));
         }
         ids
     }

@@ -1,0 +1,144 @@
+//! One status as the store keeps it: about a third of a [`SendStatus`]'s size, so that the
+//! default 100,000 statuses stay within tens of megabytes. The topic's name is shared between
+//! consecutive statuses of the same topic; a key equal to the eventId is not stored twice.
+
+use super::Delivered;
+use crate::model::{DeliveryState, ProducerMode, SendMode, SendStatus};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+pub(super) struct CompactStatus {
+    pub(super) created: Instant,
+    event_id: Box<str>,
+    /// `None` when the key is the eventId (the default).
+    key: Option<Box<str>>,
+    topic: Arc<str>,
+    error: Option<Box<str>>,
+    /// -1 until delivered.
+    offset: i64,
+    /// -1 until delivered.
+    partition: i32,
+    /// Microseconds from acceptance to the delivery report; `u32::MAX` until then.
+    latency_us: u32,
+    pub(super) state: DeliveryState,
+    mode: ProducerMode,
+    send_mode: SendMode,
+}
+
+impl CompactStatus {
+    /// `topic` is the shared name to reuse when it matches the status's topic.
+    pub(super) fn new(status: SendStatus, shared_topic: Option<&Arc<str>>, created: Instant) -> Self {
+        let topic = match shared_topic {
+            Some(t) if **t == *status.topic => t.clone(),
+            _ => Arc::from(status.topic),
+        };
+        let key = (status.key != status.event_id).then(|| status.key.into_boxed_str());
+        Self {
+            created,
+            event_id: status.event_id.into_boxed_str(),
+            key,
+            topic,
+            error: status.error.map(String::into_boxed_str),
+            offset: status.offset.unwrap_or(-1),
+            partition: status.partition.unwrap_or(-1),
+            latency_us: status.latency_ms.map(|ms| (ms * 1000.0) as u32).unwrap_or(u32::MAX),
+            state: status.state,
+            mode: status.mode,
+            send_mode: status.send_mode,
+        }
+    }
+
+    pub(super) fn topic(&self) -> &Arc<str> {
+        &self.topic
+    }
+
+    pub(super) fn complete(&mut self, outcome: Delivered, latency: Duration) {
+        self.latency_us = u32::try_from(latency.as_micros()).unwrap_or(u32::MAX - 1);
+        match outcome {
+            Delivered::Ok { partition, offset } => {
+                self.state = DeliveryState::Ok;
+                self.partition = partition;
+                self.offset = offset;
+                self.error = None;
+            }
+            Delivered::Failed(error) => {
+                self.state = DeliveryState::Error;
+                self.partition = -1;
+                self.offset = -1;
+                self.error = Some(error.into_boxed_str());
+            }
+        }
+    }
+
+    pub(super) fn to_status(&self, request_id: Uuid) -> SendStatus {
+        SendStatus {
+            request_id,
+            state: self.state,
+            event_id: self.event_id.to_string(),
+            mode: self.mode,
+            send_mode: self.send_mode,
+            topic: self.topic.to_string(),
+            key: self.key.as_deref().unwrap_or(&self.event_id).to_owned(),
+            partition: (self.partition >= 0).then_some(self.partition),
+            offset: (self.offset >= 0).then_some(self.offset),
+            error: self.error.as_deref().map(str::to_owned),
+            latency_ms: (self.latency_us != u32::MAX).then(|| f64::from(self.latency_us) / 1000.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(key: &str) -> SendStatus {
+        SendStatus {
+            request_id: Uuid::nil(),
+            state: DeliveryState::Pending,
+            event_id: "E-1".into(),
+            mode: ProducerMode::Idempotent,
+            send_mode: SendMode::Async,
+            topic: "orders".into(),
+            key: key.into(),
+            partition: None,
+            offset: None,
+            error: None,
+            latency_ms: None,
+        }
+    }
+
+    #[test]
+    fn round_trips_every_field() {
+        let id = Uuid::new_v4();
+        for key in ["E-1", "customer-7"] {
+            let mut compact = CompactStatus::new(status(key), None, Instant::now());
+            let back = compact.to_status(id);
+            assert_eq!(back, SendStatus { request_id: id, ..status(key) });
+            compact.complete(Delivered::Ok { partition: 2, offset: 41 }, Duration::from_micros(1500));
+            let done = compact.to_status(id);
+            assert_eq!(
+                (done.state, done.partition, done.offset, done.latency_ms),
+                (DeliveryState::Ok, Some(2), Some(41), Some(1.5))
+            );
+            assert_eq!(done.key, key);
+            compact.complete(Delivered::Failed("Broker: boom".into()), Duration::ZERO);
+            let failed = compact.to_status(id);
+            assert_eq!(
+                (failed.state, failed.partition, failed.error.as_deref()),
+                (DeliveryState::Error, None, Some("Broker: boom"))
+            );
+        }
+    }
+
+    #[test]
+    fn consecutive_statuses_share_the_topic_name() {
+        let first = CompactStatus::new(status("k"), None, Instant::now());
+        let second = CompactStatus::new(status("k"), Some(first.topic()), Instant::now());
+        assert!(Arc::ptr_eq(first.topic(), second.topic()));
+        let mut other = status("k");
+        other.topic = "payments".into();
+        let third = CompactStatus::new(other, Some(first.topic()), Instant::now());
+        assert_eq!(&**third.topic(), "payments");
+    }
+}
