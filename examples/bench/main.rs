@@ -1,0 +1,214 @@
+//! `make bench`: the service next to the two things that bound it, in one run on one machine.
+//!
+//! - Kafka ceiling ([`ceilings`]): raw rdkafka producing the same records, with the same producer
+//!   settings, straight to the same broker (messages/s, and produce-and-await latency one at a time).
+//! - HTTP ceiling: a bare axum handler answering 202 with a body of the same size, under the
+//!   same load generator ([`load`], oha) and connections.
+//! - The service ([`service`], the release binary, talking to that broker) for
+//!   plain/idempotent x sync/async at 1, 16, 64 and 256 connections; then 1,000,000 async sends
+//!   and the memory left; then librdkafka settings that change the picture.
+//!
+//! Output ([`report`]): a Markdown table on stdout, saved with a JSON twin under `target/bench/`.
+
+mod ceilings;
+mod load;
+mod report;
+mod service;
+
+use load::{oha, send_url, Amount};
+use producer_reliability::model::{ProducerMode, SendMode};
+use producer_reliability::server::config::Config;
+use producer_reliability::server::kafka::{EmbeddedBroker, KafkaSettings};
+use report::{Report, Row};
+use service::{reset_peak, rss_mb, Service};
+use std::error::Error;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
+
+const CONNECTIONS: [u32; 4] = [1, 16, 64, 256];
+const ROW_SECONDS: u32 = 5;
+const MEMORY_SENDS: u64 = 1_000_000;
+const SETTINGS: [&str; 6] =
+    ["", "linger.ms=1", "linger.ms=5", "linger.ms=5,compression.type=lz4", "compression.type=gzip", "batch.size=16384"];
+
+#[tokio::main]
+async fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--http-ceiling") {
+        return ceilings::serve_http_ceiling(args.get(2).ok_or("port")?.parse()?).await;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let row_seconds = if quick { 2 } else { ROW_SECONDS };
+    let mut report = Report {
+        date: time::OffsetDateTime::now_utc().date().to_string(),
+        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        ..Default::default()
+    };
+
+    // One broker for every row.
+    let external = std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok().filter(|s| !s.is_empty());
+    let broker = match &external {
+        Some(_) => None,
+        None => Some(EmbeddedBroker::start(None, None).await?),
+    };
+    let bootstrap = external.clone().unwrap_or_else(|| broker.as_ref().map(|b| b.bootstrap()).unwrap_or_default());
+    report.broker = match &external {
+        Some(b) => format!("external Kafka at {b}"),
+        None => "embedded Tansu 0.6.0, in memory".into(),
+    };
+    let settings = KafkaSettings::new(&Config::defaults(), bootstrap.clone());
+    eprintln!("bench: broker {bootstrap}");
+
+    for mode in ProducerMode::ALL {
+        let topic = format!("bench-raw-{mode}-{}", std::process::id());
+        ceilings::create_topic(&settings, &topic).await?;
+        let (s, t) = (settings.clone(), topic.clone());
+        let rate = tokio::task::spawn_blocking(move || ceilings::kafka_ceiling(&s, mode, &t)).await??;
+        report.kafka_ceiling_msgs_per_sec.push((mode.to_string(), rate));
+        let p50 = ceilings::produce_await_p50(&settings, mode, &topic).await?;
+        report.raw_produce_await_p50_ms.push((mode.to_string(), p50));
+        let sync64 = ceilings::produce_await_concurrent(&settings, mode, &topic, 64, row_seconds).await?;
+        report.raw_produce_await_64_msgs_per_sec.push((mode.to_string(), sync64));
+        eprintln!("bench: raw {mode}: {rate:.0} msgs/s, produce-and-await p50 {p50:.2} ms, 64 awaited {sync64:.0}/s");
+    }
+
+    measure_http_ceiling(&mut report, row_seconds)?;
+    measure_service(&mut report, &bootstrap, row_seconds, quick)?;
+
+    if !quick {
+        for props in SETTINGS {
+            let env: Vec<(&str, &str)> = if props.is_empty() { vec![] } else { vec![("KAFKA_PROPERTIES", props)] };
+            let (service, _) = Service::start(Some(&bootstrap), &env)?;
+            let topic = format!("bench-settings-{}-{}", props.replace(['.', '=', ','], "-"), std::process::id());
+            let url = send_url(service.addr, ProducerMode::Idempotent, SendMode::Async, &topic);
+            warm_up(&url)?;
+            let result = oha(&url, 64, Amount::Seconds(row_seconds))?;
+            eprintln!("bench: settings '{props}': {:.0} req/s", result.requests_per_sec);
+            report.settings.push((if props.is_empty() { "(defaults)".into() } else { props.into() }, result));
+            service.stop();
+        }
+    }
+
+    let (service, ready) = Service::start(None, &[])?;
+    report.startup_to_ready_ms.push(("embedded broker".into(), ready.as_secs_f64() * 1000.0));
+    service.stop();
+
+    report.wasm = report::wasm_files(Path::new("target/site/pkg"), "producer-reliability.wasm")?;
+    report.binary_bytes = service::binary_bytes()?;
+    report::checks(&mut report);
+    if let Some(broker) = broker {
+        broker.stop().await;
+    }
+    save(&report)
+}
+
+/// A few requests first, so the row measures steady state (connections, topic, metadata).
+fn warm_up(url: &str) -> Res<()> {
+    oha(url, 4, Amount::Requests(500)).map(|_| ())
+}
+
+fn measure_http_ceiling(report: &mut Report, row_seconds: u32) -> Res<()> {
+    let port = service::free_port()?;
+    let mut ceiling = Command::new(std::env::current_exe()?).args(["--http-ceiling", &port.to_string()]).spawn()?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    while std::net::TcpStream::connect(addr).is_err() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let url = send_url(addr, ProducerMode::Plain, SendMode::Async, "x");
+    warm_up(&url)?;
+    for c in CONNECTIONS {
+        reset_peak(ceiling.id());
+        let mut result = oha(&url, c, Amount::Seconds(row_seconds))?;
+        result.peak_rss_mb = rss_mb(ceiling.id(), "VmHWM");
+        eprintln!("bench: http ceiling c={c}: {:.0} req/s", result.requests_per_sec);
+        report.http_ceiling.push(Row {
+            target: "http ceiling".into(),
+            mode: None,
+            send_mode: None,
+            connections: c,
+            result,
+            ratio_to_ceiling: None,
+        });
+    }
+    let _ = ceiling.kill();
+    let _ = ceiling.wait();
+    Ok(())
+}
+
+/// Every mode x send mode x connections row, then a million async sends and the memory left.
+fn measure_service(report: &mut Report, bootstrap: &str, row_seconds: u32, quick: bool) -> Res<()> {
+    let (service, ready) = Service::start(Some(bootstrap), &[])?;
+    report.startup_to_ready_ms.push(("external broker".into(), ready.as_secs_f64() * 1000.0));
+    for mode in ProducerMode::ALL {
+        for send_mode in SendMode::ALL {
+            let topic = format!("bench-{mode}-{send_mode}-{}", std::process::id());
+            let url = send_url(service.addr, mode, send_mode, &topic);
+            warm_up(&url)?;
+            for c in CONNECTIONS {
+                reset_peak(service.pid());
+                let mut result = oha(&url, c, Amount::Seconds(row_seconds))?;
+                result.peak_rss_mb = rss_mb(service.pid(), "VmHWM");
+                let ceiling =
+                    report.http_ceiling.iter().find(|r| r.connections == c).map(|r| r.result.requests_per_sec);
+                eprintln!("bench: service {mode} {send_mode} c={c}: {:.0} req/s", result.requests_per_sec);
+                report.service.push(Row {
+                    target: "service".into(),
+                    mode: Some(mode.to_string()),
+                    send_mode: Some(send_mode.to_string()),
+                    connections: c,
+                    ratio_to_ceiling: ceiling.map(|h| result.requests_per_sec / h),
+                    result,
+                });
+            }
+        }
+    }
+
+    reset_peak(service.pid());
+    let topic = format!("bench-memory-{}", std::process::id());
+    let amount = Amount::Requests(if quick { 100_000 } else { MEMORY_SENDS });
+    report.million_async_sends =
+        oha(&send_url(service.addr, ProducerMode::Plain, SendMode::Async, &topic), 64, amount)?;
+    report.memory_peak_during_million_async_sends_mb = rss_mb(service.pid(), "VmHWM");
+    wait_until_delivered(service.addr)?;
+    report.memory_after_million_async_sends_mb = rss_mb(service.pid(), "VmRSS");
+    service.stop();
+    Ok(())
+}
+
+/// Polls `/metrics` until no send is PENDING, so "RSS after" means after every delivery report.
+fn wait_until_delivered(addr: SocketAddr) -> Res<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let metrics = service::http_get(addr, "/metrics")?;
+        let pending = metrics
+            .lines()
+            .find(|l| l.starts_with("producer_pending_sends"))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse::<f64>().ok());
+        if pending == Some(0.0) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("sends still pending after 120 s: {pending:?}").into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn save(report: &Report) -> Res<()> {
+    let md = report::markdown(report);
+    println!("{md}");
+    std::fs::create_dir_all("target/bench")?;
+    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let json = serde_json::to_string_pretty(report)?;
+    std::fs::write(format!("target/bench/bench-{stamp}.md"), &md)?;
+    std::fs::write(format!("target/bench/bench-{stamp}.json"), &json)?;
+    std::fs::write("target/bench/latest.json", &json)?;
+    std::fs::write("target/bench/latest.md", &md)?;
+    eprintln!("bench: saved target/bench/bench-{stamp}.md and .json");
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! One run's figures: the Markdown table for the README, its JSON twin, and the targets.
+
+use super::load::LoadResult;
+use super::{Res, CONNECTIONS};
+use producer_reliability::model::{ProducerMode, SendMode};
+use serde::Serialize;
+use std::path::Path;
+use std::process::Command;
+
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub target: String,
+    pub mode: Option<String>,
+    pub send_mode: Option<String>,
+    pub connections: u32,
+    pub result: LoadResult,
+    pub ratio_to_ceiling: Option<f64>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct WasmFile {
+    pub name: String,
+    pub bytes: u64,
+    pub gzip_bytes: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub date: String,
+    pub cores: usize,
+    pub broker: String,
+    pub kafka_ceiling_msgs_per_sec: Vec<(String, f64)>,
+    pub raw_produce_await_p50_ms: Vec<(String, f64)>,
+    /// Raw rdkafka with 64 sends awaited at once: the broker's bound on sync sends at 64 connections.
+    pub raw_produce_await_64_msgs_per_sec: Vec<(String, f64)>,
+    pub http_ceiling: Vec<Row>,
+    pub service: Vec<Row>,
+    pub settings: Vec<(String, LoadResult)>,
+    pub memory_after_million_async_sends_mb: f64,
+    pub memory_peak_during_million_async_sends_mb: f64,
+    pub million_async_sends: LoadResult,
+    pub startup_to_ready_ms: Vec<(String, f64)>,
+    /// The first file is the bundle every page loads; the others are lazily loaded chunks.
+    pub wasm: Vec<WasmFile>,
+    pub binary_bytes: u64,
+    pub checks: Vec<(String, String, bool)>,
+}
+
+/// The site's WASM files, the page's main bundle first.
+pub fn wasm_files(dir: &Path, main_name: &str) -> Res<Vec<WasmFile>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let out = Command::new("sh").arg("-c").arg(format!("gzip -9 -c '{}' | wc -c", path.display())).output()?;
+            let gzip_bytes = String::from_utf8_lossy(&out.stdout).trim().parse()?;
+            files.push(WasmFile { bytes: std::fs::metadata(&path)?.len(), gzip_bytes, name });
+        }
+    }
+    files.sort_by_key(|f| (f.name != main_name, f.name.clone()));
+    Ok(files)
+}
+
+pub fn markdown(r: &Report) -> String {
+    let mut lines = vec![
+        format!("`make bench`, {} on {} cores, one broker for every row: {}.\n", r.date, r.cores, r.broker),
+        "| target | mode | send | conns | req/s | p50 ms | p99 ms | max ms | errors | peak RSS MB | ratio |".into(),
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|".into(),
+    ];
+    for row in r.http_ceiling.iter().chain(&r.service) {
+        let x = &row.result;
+        lines.push(format!(
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {:.0} | {} |",
+            row.target,
+            row.mode.as_deref().unwrap_or("-"),
+            row.send_mode.as_deref().unwrap_or("-"),
+            row.connections,
+            x.requests_per_sec,
+            x.p50_ms,
+            x.p99_ms,
+            x.max_ms,
+            x.errors,
+            x.peak_rss_mb,
+            row.ratio_to_ceiling.map(|v| format!("{v:.2}x")).unwrap_or_else(|| "ceiling".into())
+        ));
+    }
+    lines.push(String::new());
+    for (mode, v) in &r.kafka_ceiling_msgs_per_sec {
+        lines.push(format!("- Kafka ceiling, raw rdkafka {mode}: {v:.0} msgs/s"));
+    }
+    for (mode, v) in &r.raw_produce_await_p50_ms {
+        lines.push(format!("- Raw rdkafka produce-and-await p50, {mode}: {v:.2} ms"));
+    }
+    for (mode, v) in &r.raw_produce_await_64_msgs_per_sec {
+        let service = r
+            .service
+            .iter()
+            .find(|x| x.mode.as_deref() == Some(mode) && x.send_mode.as_deref() == Some("sync") && x.connections == 64)
+            .map(|x| format!("; service sync at 64 connections: {:.2}x of it", x.result.requests_per_sec / v.max(1.0)))
+            .unwrap_or_default();
+        lines.push(format!("- Raw rdkafka with 64 sends awaited at once, {mode}: {v:.0} msgs/s{service}"));
+    }
+    let m = &r.million_async_sends;
+    lines.push(format!(
+        "- {} async sends at 64 connections: {:.0} req/s, {} errors; RSS after {:.1} MB (peak {:.1} MB)",
+        m.total,
+        m.requests_per_sec,
+        m.errors,
+        r.memory_after_million_async_sends_mb,
+        r.memory_peak_during_million_async_sends_mb
+    ));
+    for (what, ms) in &r.startup_to_ready_ms {
+        lines.push(format!("- Start-up to ready, {what}: {ms:.0} ms"));
+    }
+    for (i, w) in r.wasm.iter().enumerate() {
+        let role = if i == 0 { "WASM bundle every page loads" } else { "WASM chunk loaded with the Lab page" };
+        lines.push(format!(
+            "- {role} (`{}`): {} bytes raw, {} bytes gzipped ({:.0} KB)",
+            w.name,
+            w.bytes,
+            w.gzip_bytes,
+            w.gzip_bytes as f64 / 1024.0
+        ));
+    }
+    lines.push(format!("- Server binary: {:.1} MB", r.binary_bytes as f64 / 1_048_576.0));
+    if !r.settings.is_empty() {
+        lines.push("\nlibrdkafka settings (`KAFKA_PROPERTIES`), async idempotent at 64 connections:\n".into());
+        lines.push("| KAFKA_PROPERTIES | req/s | p50 ms | p99 ms | errors |".into());
+        lines.push("|---|---:|---:|---:|---:|".into());
+        for (name, x) in &r.settings {
+            lines.push(format!(
+                "| {name} | {:.0} | {:.2} | {:.2} | {} |",
+                x.requests_per_sec, x.p50_ms, x.p99_ms, x.errors
+            ));
+        }
+    }
+    lines.push("\nTargets:\n".into());
+    for (what, value, ok) in &r.checks {
+        lines.push(format!("- [{}] {what}: {value}", if *ok { "x" } else { " " }));
+    }
+    lines.join("\n")
+}
+
+/// The targets, as ratios measured in this run.
+pub fn checks(r: &mut Report) {
+    let row = |mode: ProducerMode, send_mode: SendMode, c: u32| {
+        r.service.iter().find(|x| {
+            x.mode.as_deref() == Some(mode.as_str())
+                && x.send_mode.as_deref() == Some(send_mode.as_str())
+                && x.connections == c
+        })
+    };
+    let mut checks = Vec::new();
+    for mode in ProducerMode::ALL {
+        if let Some(x) = row(mode, SendMode::Async, 64) {
+            let v = x.ratio_to_ceiling.unwrap_or(0.0);
+            checks.push((format!("async {mode} at 64 conns >= 0.6x HTTP ceiling"), format!("{v:.2}x"), v >= 0.6));
+        }
+        if let Some(x) = row(mode, SendMode::Sync, 64) {
+            let v = x.ratio_to_ceiling.unwrap_or(0.0);
+            checks.push((format!("sync {mode} at 64 conns >= 0.3x HTTP ceiling"), format!("{v:.2}x"), v >= 0.3));
+        }
+        let raw = r.raw_produce_await_p50_ms.iter().find(|(m, _)| m == mode.as_str()).map(|x| x.1).unwrap_or(0.0);
+        if let Some(x) = row(mode, SendMode::Sync, 1) {
+            let d = x.result.p50_ms - raw;
+            checks.push((
+                format!("sync {mode} at 1 conn: p50 at most 0.5 ms above raw rdkafka's"),
+                format!("{d:+.2} ms"),
+                d <= 0.5,
+            ));
+        }
+    }
+    for send_mode in SendMode::ALL {
+        for c in CONNECTIONS {
+            if let (Some(i), Some(p)) =
+                (row(ProducerMode::Idempotent, send_mode, c), row(ProducerMode::Plain, send_mode, c))
+            {
+                let v = i.result.requests_per_sec / p.result.requests_per_sec.max(1.0);
+                checks.push((format!("idempotent/plain {send_mode} at {c} conns >= 0.9"), format!("{v:.2}"), v >= 0.9));
+            }
+        }
+    }
+    let rss = r.memory_after_million_async_sends_mb;
+    checks.push(("RSS after 1,000,000 async sends <= 100 MB".into(), format!("{rss:.1} MB"), rss <= 100.0));
+    let errors: u64 = r.service.iter().map(|x| x.result.errors).sum::<u64>() + r.million_async_sends.errors;
+    checks.push(("zero errors in every row".into(), errors.to_string(), errors == 0));
+    if let Some(main) = r.wasm.first() {
+        let gz = main.gzip_bytes;
+        checks.push((
+            "gzipped WASM bundle of the page at most 250 KB".into(),
+            format!("{:.0} KB", gz as f64 / 1024.0),
+            gz <= 250 * 1024,
+        ));
+    }
+    r.checks = checks;
+}

@@ -1,0 +1,96 @@
+//! The service under test as a separate process (the release binary), and how to read its memory.
+
+use super::Res;
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SERVICE_BIN: &str = "target/release/producer-reliability";
+
+pub fn free_port() -> Res<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub fn binary_bytes() -> Res<u64> {
+    Ok(std::fs::metadata(SERVICE_BIN)?.len())
+}
+
+/// A field of `/proc/<pid>/status` in MB (`VmRSS` now, `VmHWM` the peak).
+pub fn rss_mb(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Resets the kernel's peak-RSS mark, so the next reading is the peak of the next row.
+pub fn reset_peak(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
+pub struct Service {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Service {
+    /// Starts the release build and returns once `/health/ready` says 200, with the time it took.
+    pub fn start(bootstrap: Option<&str>, extra_env: &[(&str, &str)]) -> Res<(Self, Duration)> {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+        let mut cmd = Command::new(SERVICE_BIN);
+        cmd.env("LEPTOS_SITE_ADDR", addr.to_string())
+            .env("LEPTOS_SITE_ROOT", "target/site")
+            .env("RUST_LOG", "warn")
+            .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+            .env_remove("KAFKA_PROPERTIES")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if let Some(b) = bootstrap {
+            cmd.env("KAFKA_BOOTSTRAP_SERVERS", b);
+        }
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let started = Instant::now();
+        let child = cmd.spawn()?;
+        let service = Service { child, addr };
+        let deadline = started + Duration::from_secs(30);
+        loop {
+            if http_get(addr, "/health/ready").is_ok_and(|answer| answer.starts_with("HTTP/1.1 200")) {
+                return Ok((service, started.elapsed()));
+            }
+            if Instant::now() > deadline {
+                return Err("the service did not get ready within 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, so the service drains its producers as in production, then waits for the exit.
+    pub fn stop(mut self) {
+        // SAFETY: kill(2) on our own child process.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+pub fn http_get(addr: SocketAddr, path: &str) -> Res<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out)?;
+    Ok(out)
+}
