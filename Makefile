@@ -16,6 +16,7 @@ help:
 	@echo "make run    - set up what is missing, build (release), serve on http://127.0.0.1:3000 with an embedded broker"
 	@echo "make test   - set up, then run every test: lint, unit, integration (real Tansu), browser (Chromium)"
 	@echo "make build  - build only;  make bench - benchmark against its ceilings"
+	@echo "make image-smoke - the Dockerfile's runtime stage in a debootstrap'd root (root, no Docker needed)"
 
 setup:
 	@scripts/setup.sh run
