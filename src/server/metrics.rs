@@ -117,10 +117,6 @@ impl SendMetrics {
         self.producer_stats.lock().insert(producer.as_str(), ProducerStats::from(stats));
     }
 
-    pub fn producer_stats(&self, producer: ProducerMode) -> Option<ProducerStats> {
-        self.producer_stats.lock().get(producer.as_str()).cloned()
-    }
-
     /// Counters that are not registered anywhere (for the lab's own producers).
     pub fn detached() -> Arc<Self> {
         Arc::new(Self::build(None))

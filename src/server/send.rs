@@ -106,13 +106,12 @@ impl SendService {
     /// Sends a validated request: sync waits for the broker's acknowledgement, async answers
     /// at once and leaves the outcome in the status store.
     pub async fn send_request(&self, req: SendRequest) -> Result<SendOutcome, AppError> {
-        let (request_id, started, report) = match self.check_destination(&req).await {
-            Ok(()) => self.enqueue(&req)?,
-            Err(error) => {
-                self.producers.metrics().record(req.mode, req.send_mode, Outcome::Rejected);
-                return Err(error);
-            }
-        };
+        // Refused before it reached the producer (forbidden topic, bad partition, full queue).
+        let (request_id, started, report) = self
+            .check_destination(&req)
+            .await
+            .and_then(|()| self.enqueue(&req))
+            .inspect_err(|_| self.producers.metrics().record(req.mode, req.send_mode, Outcome::Rejected))?;
         let Some(report) = report else {
             return Ok(SendOutcome::Accepted(SendAccepted {
                 request_id,
@@ -194,7 +193,6 @@ impl SendService {
         let ticket = Box::new(DeliveryTicket { request_id, send_mode: req.send_mode, accepted, waiter });
         if let Err(error) = self.producers.get(req.mode).send(&req.topic, &req.key, &value, req.partition, ticket) {
             self.store.remove(&request_id);
-            self.producers.metrics().record(req.mode, req.send_mode, Outcome::Rejected);
             return Err(error);
         }
         Ok((request_id, accepted, report))

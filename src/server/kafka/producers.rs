@@ -102,7 +102,7 @@ impl ProducerContext for ReportingContext {
                 Delivered::Failed(describe_kafka_error(error))
             }
         };
-        if !self.sinks.store.complete(&ticket.request_id, outcome) {
+        if !self.sinks.store.complete(&ticket.request_id, outcome, latency) {
             tracing::debug!(request_id = %ticket.request_id, "delivery report for an evicted status");
         }
         if let Some(waiter) = ticket.waiter {

@@ -108,8 +108,9 @@ impl StatusStore {
         recent.push_front(id);
     }
 
-    /// Applies a delivery report. Returns false when the status was already evicted.
-    pub fn complete(&self, id: &Uuid, outcome: Delivered) -> bool {
+    /// Applies a delivery report, with the latency the producer measured from acceptance (the
+    /// same figure the latency histogram gets). Returns false when the status was already evicted.
+    pub fn complete(&self, id: &Uuid, outcome: Delivered, latency: Duration) -> bool {
         let counter = match outcome {
             Delivered::Ok { .. } => &self.delivered,
             Delivered::Failed(_) => &self.failed,
@@ -120,7 +121,6 @@ impl StatusStore {
                 return false;
             };
             let was_pending = entry.state == DeliveryState::Pending;
-            let latency = entry.created.elapsed();
             entry.complete(outcome, latency);
             was_pending
         };
@@ -219,7 +219,7 @@ mod tests {
         let id = s.request_id;
         store.insert(s);
         assert_eq!(store.pending_count(), 1);
-        assert!(store.complete(&id, Delivered::Ok { partition: 2, offset: 7 }));
+        assert!(store.complete(&id, Delivered::Ok { partition: 2, offset: 7 }, Duration::from_millis(3)));
         let got = store.get(&id).unwrap();
         assert_eq!((got.state, got.partition, got.offset), (DeliveryState::Ok, Some(2), Some(7)));
         assert!(got.latency_ms.is_some());
@@ -232,7 +232,7 @@ mod tests {
         let s = pending("e");
         let id = s.request_id;
         store.insert(s);
-        store.complete(&id, Delivered::Failed("Broker: timed out".into()));
+        store.complete(&id, Delivered::Failed("Broker: timed out".into()), Duration::from_millis(3));
         let got = store.get(&id).unwrap();
         assert_eq!(got.state, DeliveryState::Error);
         assert_eq!(got.error.as_deref(), Some("Broker: timed out"));
