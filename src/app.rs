@@ -1,38 +1,114 @@
-//! The Leptos application: the HTML shell the server renders, the header, and the routes.
+//! The Leptos application: the HTML shell the server renders and the two pages in their frame.
+//!
+//! There is no client-side router: the two pages are two server-rendered documents, and each
+//! hydrates its own root ([`SendApp`], [`LabApp`]). A router would double every page's
+//! hydration code (its lazy routes hydrate asynchronously) for two links.
 
 use crate::error::AppError;
 use crate::model::BrokerInfo;
 use crate::server_fns::describe_broker;
 use crate::ui::broker_badge::BrokerBadge;
 use crate::ui::home::HomePage;
-use crate::ui::lab::LabRoute;
+use crate::ui::lab::LabPage;
 use crate::ui::token::{stored_token, AuthEpoch, TokenPrompt};
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
-use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::{Lazy, SsrMode, StaticSegment};
+use leptos::server::ServerActionError;
 
-pub fn shell(options: LeptosOptions) -> impl IntoView {
+/// The pages the server renders, by path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Send,
+    Lab,
+    NotFound,
+}
+
+impl Page {
+    pub fn from_path(path: &str) -> Page {
+        match path {
+            "/" | "" => Page::Send,
+            "/lab" | "/lab/" => Page::Lab,
+            _ => Page::NotFound,
+        }
+    }
+}
+
+/// The address of the page being shown: the server takes it from the request, the browser from
+/// `window.location`, so both render the same thing (the lookup after a no-JS send reads
+/// `?sent=`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageUrl {
+    query: Vec<(String, String)>,
+}
+
+impl PageUrl {
+    /// From the query string, with or without its leading `?`.
+    pub fn from_query(query: &str) -> Self {
+        let query = query.strip_prefix('?').unwrap_or(query);
+        PageUrl { query: form_urlencoded::parse(query.as_bytes()).into_owned().collect() }
+    }
+
+    /// The first value of a query parameter.
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    /// Makes the address available to the page. A failed form post without JavaScript comes
+    /// back with the server function's error in `__err`/`__path`: the form's action shows it
+    /// next to the field, as it would have with JavaScript.
+    pub fn provide(self) {
+        if let (Some(err), Some(path)) = (self.param("__err"), self.param("__path")) {
+            provide_context(ServerActionError::new(&path, &err));
+        }
+        provide_context(self);
+    }
+}
+
+pub fn shell(options: LeptosOptions, page: Page) -> impl IntoView {
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="description" content="Send events to Kafka through plain and idempotent producers and see what happened to each."/>
+                <title>{match page { Page::Lab => "Lab · producer-reliability", _ => "producer-reliability" }}</title>
+                <link id="leptos" rel="stylesheet" href="/pkg/producer-reliability.css"/>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
-                <MetaTags/>
             </head>
             <body>
-                <App/>
+                {match page {
+                    Page::Send => EitherOf3::A(view! { <SendApp/> }),
+                    Page::Lab => EitherOf3::B(view! { <LabApp/> }),
+                    Page::NotFound => EitherOf3::C(view! { <NotFoundApp/> }),
+                }}
             </body>
         </html>
     }
 }
 
 #[component]
-pub fn App() -> impl IntoView {
-    provide_meta_context();
+pub fn SendApp() -> impl IntoView {
+    frame(Page::Send, || view! { <HomePage/> })
+}
+
+#[component]
+pub fn LabApp() -> impl IntoView {
+    frame(Page::Lab, || view! { <LabPage/> })
+}
+
+#[component]
+pub fn NotFoundApp() -> impl IntoView {
+    frame(Page::NotFound, || view! { <p class="card">"Page not found."</p> })
+}
+
+/// What every page shares: the header (navigation, broker badge or token prompt) around the
+/// page's own content, built once the contexts it reads are provided. Generic rather than a
+/// component with children, so each page's view stays one concrete type (children would be
+/// type-erased, which costs the bundle an async-hydration copy of the page).
+fn frame<V: IntoView>(page: Page, content: impl FnOnce() -> V) -> impl IntoView {
     let epoch = AuthEpoch(RwSignal::new(0));
     provide_context(epoch);
     // A tab that already holds a token fetches again with it once hydrated (the server-rendered
@@ -46,39 +122,49 @@ pub fn App() -> impl IntoView {
     provide_context(broker);
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
+    let current = move |p: Page| (p == page).then_some("page");
+    let content = content();
     view! {
-        <Stylesheet id="leptos" href="/pkg/producer-reliability.css"/>
-        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
-        <Title text="producer-reliability"/>
-        <Meta name="description" content="Send events to Kafka through plain and idempotent producers and see what happened to each."/>
-        <Router>
-            <header class="top" data-testid="hydration" data-hydrated=move || hydrated.get().to_string()>
-                <div class="brand">
-                    <span class="logo" aria-hidden="true">"⇉"</span>
-                    <span>"producer-reliability"</span>
-                </div>
-                <nav aria-label="Pages">
-                    <A href="/">"Send"</A>
-                    <A href="/lab">"Lab"</A>
-                </nav>
-                <Transition fallback=|| ()>
-                    {move || broker.get().map(|r| match r {
-                        Ok(info) => view! { <BrokerBadge info/> }.into_any(),
-                        Err(AppError::Unauthorized { .. }) => view! { <TokenPrompt/> }.into_any(),
-                        Err(e) => view! { <span class="error-text">{e.to_string()}</span> }.into_any(),
-                    })}
-                </Transition>
-            </header>
-            <main>
-                <Routes fallback=|| view! { <p class="card">"Page not found."</p> }>
-                    // Async: the server resolves every resource before answering, so the page is
-                    // complete without JavaScript.
-                    <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
-                    // The Lab page is a lazily loaded WASM chunk (`--split`): the send page's bundle
-                    // does not carry it.
-                    <Route path=StaticSegment("lab") view={Lazy::<LabRoute>::new()} ssr=SsrMode::Async/>
-                </Routes>
-            </main>
-        </Router>
+        <header class="top" data-testid="hydration" data-hydrated=move || hydrated.get().to_string()>
+            <div class="brand">
+                <span class="logo" aria-hidden="true">"⇉"</span>
+                <span>"producer-reliability"</span>
+            </div>
+            <nav aria-label="Pages">
+                <a href="/" aria-current=current(Page::Send)>"Send"</a>
+                <a href="/lab" aria-current=current(Page::Lab)>"Lab"</a>
+            </nav>
+            <Transition fallback=|| ()>
+                {move || broker.get().map(|r| match r {
+                    Ok(info) => EitherOf3::A(view! { <BrokerBadge info/> }),
+                    Err(AppError::Unauthorized { .. }) => EitherOf3::B(view! { <TokenPrompt/> }),
+                    Err(e) => EitherOf3::C(view! { <span class="error-text">{e.to_string()}</span> }),
+                })}
+            </Transition>
+        </header>
+        <main>{content}</main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_name_their_page() {
+        assert_eq!(Page::from_path("/"), Page::Send);
+        assert_eq!(Page::from_path("/lab"), Page::Lab);
+        assert_eq!(Page::from_path("/lab/"), Page::Lab);
+        assert_eq!(Page::from_path("/labs"), Page::NotFound);
+        assert_eq!(Page::from_path("/api/send"), Page::NotFound);
+    }
+
+    #[test]
+    fn query_parameters_are_decoded() {
+        let url = PageUrl::from_query("?requestId=a%20b&sent=x&requestId=second");
+        assert_eq!(url.param("requestId").as_deref(), Some("a b"), "the first value wins");
+        assert_eq!(url.param("sent").as_deref(), Some("x"));
+        assert_eq!(url.param("missing"), None);
+        assert_eq!(PageUrl::from_query("").param("sent"), None);
     }
 }

@@ -6,7 +6,7 @@ use crate::model::{Field, ValidationError};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(into = "wire::WireError", from = "wire::WireError")]
 pub enum AppError {
     /// The request itself is wrong; `message` says what to fix.
     #[error("{message}")]
@@ -124,6 +124,119 @@ impl From<ValidationError> for AppError {
     }
 }
 
+/// The JSON form of [`AppError`]: `{"kind": "invalid", "message": ..., ...}`. A flat struct
+/// rather than serde's internally tagged enum, whose buffering deserializer costs the browser
+/// bundle tens of kilobytes.
+mod wire {
+    use super::AppError;
+    use crate::model::Field;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize, Clone, Copy)]
+    #[serde(rename_all = "camelCase")]
+    pub enum Kind {
+        Invalid,
+        UnknownPartition,
+        NotFound,
+        Unauthorized,
+        Forbidden,
+        Rejected,
+        Overloaded,
+        Broker,
+        Timeout,
+        Unavailable,
+        Internal,
+        Transport,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub struct WireError {
+        kind: Kind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<Field>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partition: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partitions: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_secs: Option<u32>,
+    }
+
+    impl WireError {
+        fn new(kind: Kind, message: String) -> Self {
+            WireError {
+                kind,
+                message: Some(message),
+                field: None,
+                topic: None,
+                partition: None,
+                partitions: None,
+                status: None,
+                retry_after_secs: None,
+            }
+        }
+    }
+
+    impl From<AppError> for WireError {
+        fn from(e: AppError) -> Self {
+            match e {
+                AppError::Invalid { field, message } => WireError { field, ..WireError::new(Kind::Invalid, message) },
+                AppError::UnknownPartition { topic, partition, partitions } => WireError {
+                    message: None,
+                    topic: Some(topic),
+                    partition: Some(partition),
+                    partitions: Some(partitions),
+                    ..WireError::new(Kind::UnknownPartition, String::new())
+                },
+                AppError::NotFound { message } => WireError::new(Kind::NotFound, message),
+                AppError::Unauthorized { message } => WireError::new(Kind::Unauthorized, message),
+                AppError::Forbidden { message } => WireError::new(Kind::Forbidden, message),
+                AppError::Rejected { status, message } => {
+                    WireError { status: Some(status), ..WireError::new(Kind::Rejected, message) }
+                }
+                AppError::Overloaded { message, retry_after_secs } => {
+                    WireError { retry_after_secs: Some(retry_after_secs), ..WireError::new(Kind::Overloaded, message) }
+                }
+                AppError::Broker { message } => WireError::new(Kind::Broker, message),
+                AppError::Timeout { message } => WireError::new(Kind::Timeout, message),
+                AppError::Unavailable { message } => WireError::new(Kind::Unavailable, message),
+                AppError::Internal { message } => WireError::new(Kind::Internal, message),
+                AppError::Transport { message } => WireError::new(Kind::Transport, message),
+            }
+        }
+    }
+
+    impl From<WireError> for AppError {
+        fn from(w: WireError) -> Self {
+            let message = w.message.unwrap_or_default();
+            match w.kind {
+                Kind::Invalid => AppError::Invalid { field: w.field, message },
+                Kind::UnknownPartition => AppError::UnknownPartition {
+                    topic: w.topic.unwrap_or_default(),
+                    partition: w.partition.unwrap_or_default(),
+                    partitions: w.partitions.unwrap_or_default(),
+                },
+                Kind::NotFound => AppError::NotFound { message },
+                Kind::Unauthorized => AppError::Unauthorized { message },
+                Kind::Forbidden => AppError::Forbidden { message },
+                Kind::Rejected => AppError::Rejected { status: w.status.unwrap_or(400), message },
+                Kind::Overloaded => AppError::Overloaded { message, retry_after_secs: w.retry_after_secs.unwrap_or(1) },
+                Kind::Broker => AppError::Broker { message },
+                Kind::Timeout => AppError::Timeout { message },
+                Kind::Unavailable => AppError::Unavailable { message },
+                Kind::Internal => AppError::Internal { message },
+                Kind::Transport => AppError::Transport { message },
+            }
+        }
+    }
+}
+
 /// The server-function boundary: how a transport or argument failure inside Leptos' server-fn
 /// machinery becomes an [`AppError`], so the browser always gets the typed error.
 mod server_fn_boundary {
@@ -155,5 +268,45 @@ mod server_fn_boundary {
                 | ServerFnErrorErr::Serialization(m) => AppError::Internal { message: m },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_its_json_form() {
+        let all = [
+            AppError::invalid(Field::Partition, "Partition must be a number"),
+            AppError::Invalid { field: None, message: "Invalid arguments".into() },
+            AppError::UnknownPartition { topic: "t".into(), partition: 9, partitions: 3 },
+            AppError::not_found("no such request"),
+            AppError::Unauthorized { message: "token".into() },
+            AppError::Forbidden { message: "topic".into() },
+            AppError::Rejected { status: 405, message: "method".into() },
+            AppError::Overloaded { message: "queue full".into(), retry_after_secs: 1 },
+            AppError::broker("broker says no"),
+            AppError::Timeout { message: "late".into() },
+            AppError::Unavailable { message: "down".into() },
+            AppError::internal("bug"),
+            AppError::Transport { message: "offline".into() },
+        ];
+        for e in all {
+            let json = serde_json::to_string(&e).unwrap();
+            assert_eq!(serde_json::from_str::<AppError>(&json).unwrap(), e, "{json}");
+        }
+    }
+
+    #[test]
+    fn the_json_names_the_kind_beside_the_fields() {
+        let json = serde_json::to_value(AppError::invalid(Field::Partition, "bad")).unwrap();
+        assert_eq!(json, serde_json::json!({"kind": "invalid", "message": "bad", "field": "partition"}));
+        let json = serde_json::to_value(AppError::UnknownPartition { topic: "t".into(), partition: 9, partitions: 3 })
+            .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "unknownPartition", "topic": "t", "partition": 9, "partitions": 3})
+        );
     }
 }

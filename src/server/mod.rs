@@ -6,13 +6,15 @@
 //! - [`kafka`]: producers, topics, the embedded broker and its health.
 //! - [`lab`]: the fault proxy, lab runs and the read-back verifier.
 //! - [`rest`]: the REST door (problem+json errors). [`metrics`]: Prometheus `/metrics`.
-//! - [`telemetry`]: logs. [`ui_api`]: the server side of the server functions.
+//! - [`pages`]: the pages and server-function routes. [`ui_api`]: the server side of the server functions.
+//! - [`telemetry`]: the service's logs.
 
 pub mod access;
 pub mod config;
 pub mod kafka;
 pub mod lab;
 pub mod metrics;
+pub mod pages;
 pub mod rest;
 pub mod send;
 pub mod startup;

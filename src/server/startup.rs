@@ -10,13 +10,11 @@ use super::rest;
 use super::send::SendService;
 use super::state::{AppParts, AppState};
 use super::status_store::StatusStore;
-use crate::app::{shell, App};
 use crate::error::AppError;
 use crate::model::BrokerKind;
 use axum::response::IntoResponse;
 use axum::Router;
 use leptos::config::LeptosOptions;
-use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,13 +23,10 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 /// The whole HTTP surface: REST, server functions, pages and static files.
 pub fn app(state: AppState, request_timeout: Duration) -> Router {
-    let routes = generate_route_list(App);
-    let options = state.leptos_options.clone();
     Router::new()
         .merge(rest::routes(&state, request_timeout))
-        .leptos_routes(&state, routes, move || shell(options.clone()))
+        .merge(super::pages::routes(&state))
         .method_not_allowed_fallback(rest::method_not_allowed)
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(super::ui_api::server_fn_error_status))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             AppError::internal("the request handler panicked; see the service log").into_response()

@@ -10,7 +10,6 @@ use crate::error::AppError;
 use crate::model::{FaultKind, Field, LabParams, LabRunReport, LabRunState, ProducerMode};
 use crate::server_fns::{current_fault, lab_runs, set_fault, start_lab_run};
 use leptos::prelude::*;
-use leptos_router::{lazy_route, LazyRoute};
 use std::time::Duration;
 
 /// A select whose options are the fault kinds (`with_client_retry`: include the caller scenario).
@@ -251,21 +250,5 @@ fn FaultSwitch() -> impl IntoView {
             </form>
             {move || failure.get().map(|e| view! { <p class="error-text">{e.to_string()}</p> })}
         </section>
-    }
-}
-
-/// The Lab page as a lazily loaded route: built with `cargo leptos build --split`, its code is a
-/// separate WASM chunk fetched when the page is first shown.
-#[derive(Clone)]
-pub struct LabRoute;
-
-#[lazy_route]
-impl LazyRoute for LabRoute {
-    fn data() -> Self {
-        LabRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <LabPage/> }.into_any()
     }
 }

@@ -6,6 +6,7 @@ use super::status_view::StateBadge;
 use super::token::AuthEpoch;
 use crate::model::{DeliveryState, SendStatus};
 use crate::server_fns::recent_sends;
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
 use std::time::Duration;
 
@@ -22,9 +23,9 @@ pub fn RecentSends(sends_changed: RwSignal<u32>) -> impl IntoView {
             <h2 id="recent-title">"Recent sends"</h2>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || recent.get().map(|r| match r {
-                    Ok(list) if list.is_empty() => view! { <p class="muted" data-testid="recent-empty">"No sends yet."</p> }.into_any(),
-                    Ok(list) => view! { <RecentTable list/> }.into_any(),
-                    Err(e) => view! { <p class="error-text">{e.to_string()}</p> }.into_any(),
+                    Ok(list) if list.is_empty() => EitherOf3::A(view! { <p class="muted" data-testid="recent-empty">"No sends yet."</p> }),
+                    Ok(list) => EitherOf3::B(view! { <RecentTable list/> }),
+                    Err(e) => EitherOf3::C(view! { <p class="error-text">{e.to_string()}</p> }),
                 })}
             </Transition>
         </section>

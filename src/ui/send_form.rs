@@ -8,6 +8,7 @@ use super::status_view::LiveStatus;
 use crate::error::AppError;
 use crate::model::{Field, ProducerMode, SendOutcome, SendParams};
 use crate::server_fns::SendEvent;
+use leptos::either::EitherOf4;
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -133,7 +134,7 @@ fn SendResult(
 ) -> impl IntoView {
     move || {
         result.get().map(|r| match r {
-            Ok(SendOutcome::Delivered(d)) => view! {
+            Ok(SendOutcome::Delivered(d)) => EitherOf4::A(view! {
                 <div class="result result-ok" data-testid="send-result" aria-live="polite">
                     <p>
                         <span class="badge badge-ok" data-testid="state">"OK"</span>
@@ -146,22 +147,19 @@ fn SendResult(
                         " · request " <code>{d.request_id.to_string()}</code>
                     </p>
                 </div>
-            }
-            .into_any(),
-            Ok(SendOutcome::Accepted(a)) => view! {
+            }),
+            Ok(SendOutcome::Accepted(a)) => EitherOf4::B(view! {
                 <div class="result" data-testid="send-result">
                     <p>"Accepted (async). Delivery report:"</p>
                     <LiveStatus request_id=a.request_id/>
                 </div>
-            }
-            .into_any(),
-            Err(e) if e.field().is_some() => ().into_any(),
-            Err(e) => view! {
+            }),
+            Err(e) if e.field().is_some() => EitherOf4::C(()),
+            Err(e) => EitherOf4::D(view! {
                 <div class="result result-error" role="alert" data-testid="send-error">
                     <b>{e.title()}</b> ": " {e.to_string()}
                 </div>
-            }
-            .into_any(),
+            }),
         })
     }
 }

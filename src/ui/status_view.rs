@@ -4,6 +4,7 @@ use super::poll::poll_with_backoff;
 use crate::error::AppError;
 use crate::model::{DeliveryState, SendStatus};
 use crate::server_fns::get_status;
+use leptos::either::Either;
 use leptos::prelude::*;
 use std::time::Duration;
 use uuid::Uuid;
@@ -64,8 +65,8 @@ pub fn LiveStatus(request_id: Uuid, #[prop(optional)] initial: Option<SendStatus
         <div class="live-status" data-testid="live-status" aria-live="polite">
             <div class="muted small">"request " <code data-testid="request-id">{request_id.to_string()}</code></div>
             {move || match status.get() {
-                Some(s) => view! { <StatusFacts status=s/> }.into_any(),
-                None => view! { <StateBadge state=DeliveryState::Pending/> }.into_any(),
+                Some(s) => Either::Left(view! { <StatusFacts status=s/> }),
+                None => Either::Right(view! { <StateBadge state=DeliveryState::Pending/> }),
             }}
             {move || failure.get().map(|e| view! { <p class="error-text">{e.to_string()}</p> })}
         </div>
