@@ -14,7 +14,9 @@ RUN rustup target add wasm32-unknown-unknown \
 RUN npm install -g binaryen@132
 WORKDIR /src
 COPY . .
-RUN cargo leptos build --release --split
+# The symbol table (names of Leptos' nested view types) is most of the binary: not shipped.
+RUN cargo leptos build --release --split \
+ && strip target/release/producer-reliability
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \

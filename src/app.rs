@@ -24,12 +24,13 @@ pub enum Page {
 }
 
 impl Page {
+    /// The paths the server routes to a page; any other is [`Page::NotFound`].
+    pub const ROUTED: [(&'static str, Page); 2] = [("/", Page::Send), ("/lab", Page::Lab)];
+
+    /// The same answer on both sides: the server renders this page, and the browser hydrates
+    /// its root.
     pub fn from_path(path: &str) -> Page {
-        match path {
-            "/" | "" => Page::Send,
-            "/lab" | "/lab/" => Page::Lab,
-            _ => Page::NotFound,
-        }
+        Page::ROUTED.iter().find(|(p, _)| *p == path).map_or(Page::NotFound, |(_, page)| *page)
     }
 }
 
@@ -154,7 +155,7 @@ mod tests {
     fn paths_name_their_page() {
         assert_eq!(Page::from_path("/"), Page::Send);
         assert_eq!(Page::from_path("/lab"), Page::Lab);
-        assert_eq!(Page::from_path("/lab/"), Page::Lab);
+        assert_eq!(Page::from_path("/lab/"), Page::NotFound, "the server routes /lab only");
         assert_eq!(Page::from_path("/labs"), Page::NotFound);
         assert_eq!(Page::from_path("/api/send"), Page::NotFound);
     }

@@ -15,9 +15,15 @@ fn free_addr() -> SocketAddr {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_local_queue_answers_503_with_retry_after_at_once() {
-    // Five records fill the queue; linger keeps them there.
-    let svc = start_service(&["--kafka-properties", "queue.buffering.max.messages=5,linger.ms=5000"]).await;
+async fn a_queue_that_stays_full_answers_503_with_retry_after_once_max_block_passed() {
+    // Five records fill the queue; linger keeps them there longer than the send may wait.
+    let svc = start_service(&[
+        "--kafka-properties",
+        "queue.buffering.max.messages=5,linger.ms=5000",
+        "--kafka-max-block-ms",
+        "300",
+    ])
+    .await;
     let topic = random_topic("full");
     let mut overloaded = None;
     for i in 0..10 {
@@ -30,10 +36,55 @@ async fn a_full_local_queue_answers_503_with_retry_after_at_once() {
         assert_eq!(res.status(), 202);
     }
     let (res, took) = overloaded.expect("the sixth send finds the queue full");
-    assert!(took < Duration::from_secs(2), "answered at once, took {took:?}");
+    assert!(took >= Duration::from_millis(300), "waited for room first, took {took:?}");
+    assert!(took < Duration::from_secs(3), "then answered, took {took:?}");
     assert_eq!(res.headers()["retry-after"], "1");
     let body: Value = res.json().await.unwrap();
     assert!(body["detail"].as_str().unwrap().contains("queue is full"), "{body}");
+    svc.server.shutdown().await;
+}
+
+/// Sends `count` async sends at once; the status codes, in order.
+async fn burst(svc: &common::TestService, topic: &str, count: usize) -> Vec<(String, u16, Value)> {
+    let sends = (0..count).map(|i| async move {
+        let res = svc.post(&format!("/api/v1/send?mode=plain&eventId=B{i}&sendMode=async&topic={topic}")).await;
+        let status = res.status().as_u16();
+        (format!("B{i}"), status, res.json::<Value>().await.unwrap_or(Value::Null))
+    });
+    futures::future::join_all(sends).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_larger_than_the_queue_waits_for_room_and_every_send_lands() {
+    // A queue of 5 that the producer empties every 20 ms, and 60 sends at once.
+    let props = "queue.buffering.max.messages=5,linger.ms=20";
+    let svc = start_service(&["--kafka-properties", props]).await;
+    let topic = random_topic("burst");
+    let answers = burst(&svc, &topic, 60).await;
+    for (event_id, status, body) in &answers {
+        assert_eq!(*status, 202, "{event_id}: {body}");
+    }
+    let mut wanted = Vec::new();
+    for (_, _, body) in &answers {
+        let status = svc.wait_terminal(body["requestId"].as_str().unwrap()).await;
+        assert_eq!(status["state"], "OK", "{status}");
+        wanted.push((status["partition"].as_i64().unwrap() as i32, status["offset"].as_i64().unwrap()));
+    }
+    let records = common::read_topic(&svc.bootstrap(), &topic, 3, &wanted, Duration::from_millis(500));
+    let mut events: Vec<_> = records.iter().filter_map(|r| r.event_id()).collect();
+    events.sort();
+    let expected = {
+        let mut all: Vec<_> = answers.iter().map(|(event_id, _, _)| event_id.clone()).collect();
+        all.sort();
+        all
+    };
+    assert_eq!(events, expected, "every accepted send is in the topic, once");
+    svc.server.shutdown().await;
+
+    // The same burst with no waiting allowed: the queue's limit shows as 503s.
+    let svc = start_service(&["--kafka-properties", props, "--kafka-max-block-ms", "0"]).await;
+    let answers = burst(&svc, &random_topic("burst"), 60).await;
+    assert!(answers.iter().any(|(_, status, _)| *status == 503), "without max.block the burst overflows");
     svc.server.shutdown().await;
 }
 

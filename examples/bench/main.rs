@@ -98,7 +98,7 @@ async fn main() -> Res<()> {
     service.stop();
 
     report.wasm = report::wasm_files(Path::new("target/site/pkg"), "producer-reliability.wasm")?;
-    report.binary_bytes = service::binary_bytes()?;
+    (report.binary_bytes, report.binary_stripped_bytes) = service::binary_bytes()?;
     report::checks(&mut report);
     if let Some(broker) = broker {
         broker.stop().await;

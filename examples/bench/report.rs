@@ -43,6 +43,7 @@ pub struct Report {
     /// The first file is the bundle every page loads; the others are lazily loaded chunks.
     pub wasm: Vec<WasmFile>,
     pub binary_bytes: u64,
+    pub binary_stripped_bytes: u64,
     pub checks: Vec<(String, String, bool)>,
 }
 
@@ -123,7 +124,11 @@ pub fn markdown(r: &Report) -> String {
             w.gzip_bytes as f64 / 1024.0
         ));
     }
-    lines.push(format!("- Server binary: {:.1} MB", r.binary_bytes as f64 / 1_048_576.0));
+    lines.push(format!(
+        "- Server binary: {:.1} MB ({:.1} MB stripped of its symbol table)",
+        r.binary_bytes as f64 / 1_048_576.0,
+        r.binary_stripped_bytes as f64 / 1_048_576.0
+    ));
     if !r.settings.is_empty() {
         lines.push("\nlibrdkafka settings (`KAFKA_PROPERTIES`), async idempotent at 64 connections:\n".into());
         lines.push("| KAFKA_PROPERTIES | req/s | p50 ms | p99 ms | errors |".into());

@@ -13,10 +13,10 @@ use leptos::prelude::provide_context;
 use leptos_axum::LeptosRoutes;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .leptos_routes(state, Vec::new(), || ())
-        .route("/", get(render_page))
-        .route("/lab", get(render_page))
+    let router = Router::new().leptos_routes(state, Vec::new(), || ());
+    Page::ROUTED
+        .iter()
+        .fold(router, |router, (path, _)| router.route(path, get(render_page)))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(|options| shell(options, Page::NotFound)))
 }
 

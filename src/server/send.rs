@@ -108,9 +108,8 @@ impl SendService {
     pub async fn send_request(&self, req: SendRequest) -> Result<SendOutcome, AppError> {
         // Refused before it reached the producer (forbidden topic, bad partition, full queue).
         let (request_id, started, report) = self
-            .check_destination(&req)
+            .enqueue_checked(&req)
             .await
-            .and_then(|()| self.enqueue(&req))
             .inspect_err(|_| self.producers.metrics().record(req.mode, req.send_mode, Outcome::Rejected))?;
         let Some(report) = report else {
             return Ok(SendOutcome::Accepted(SendAccepted {
@@ -160,13 +159,14 @@ impl SendService {
         }
     }
 
-    /// Records the send as PENDING and hands it to its producer; for a sync send, also returns
-    /// where its delivery report will arrive.
+    /// Records the send as PENDING and hands it to its producer, once its destination passed
+    /// the checks; for a sync send, also returns where its delivery report will arrive.
     #[allow(clippy::type_complexity)]
-    fn enqueue(
+    async fn enqueue_checked(
         &self,
         req: &SendRequest,
     ) -> Result<(Uuid, Instant, Option<oneshot::Receiver<DeliveryReport>>), AppError> {
+        self.check_destination(req).await?;
         let value = record_value(req)?;
         let request_id = Uuid::new_v4();
         let accepted = Instant::now();
@@ -191,7 +191,8 @@ impl SendService {
             SendMode::Async => (None, None),
         };
         let ticket = Box::new(DeliveryTicket { request_id, send_mode: req.send_mode, accepted, waiter });
-        if let Err(error) = self.producers.get(req.mode).send(&req.topic, &req.key, &value, req.partition, ticket) {
+        let producer = self.producers.get(req.mode);
+        if let Err(error) = producer.send(&req.topic, &req.key, &value, req.partition, ticket).await {
             self.store.remove(&request_id);
             return Err(error);
         }

@@ -116,21 +116,27 @@ pub struct KafkaProducer {
     mode: ProducerMode,
     inner: ThreadedProducer<ReportingContext>,
     sinks: ReportSinks,
+    max_block: Duration,
 }
+
+/// Longest pause between two attempts to find room in a full local queue.
+const MAX_ROOM_PAUSE: Duration = Duration::from_millis(16);
 
 impl KafkaProducer {
     pub fn new(settings: &KafkaSettings, mode: ProducerMode, sinks: ReportSinks) -> Result<Self, KafkaError> {
         let context = ReportingContext { mode, sinks: sinks.clone() };
         let inner = settings.producer_config(mode).create_with_context(context)?;
-        Ok(Self { mode, inner, sinks })
+        Ok(Self { mode, inner, sinks, max_block: Duration::from_millis(settings.max_block_ms.into()) })
     }
 
     pub fn mode(&self) -> ProducerMode {
         self.mode
     }
 
-    /// Hands a record to librdkafka. Returns at once: the outcome comes through the ticket.
-    pub fn send(
+    /// Hands a record to librdkafka; the outcome comes through the ticket. When librdkafka's
+    /// local queue is full, waits for room up to `max_block` (librdkafka has no signal for it:
+    /// short, growing pauses), so a burst slows its callers down instead of failing them.
+    pub async fn send(
         &self,
         topic: &str,
         key: &str,
@@ -142,7 +148,23 @@ impl KafkaProducer {
         if let Some(p) = partition {
             record = record.partition(p);
         }
-        self.inner.send(record).map_err(|(error, _)| {
+        let deadline = Instant::now() + self.max_block;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let error = match self.inner.send(record) {
+                Ok(()) => return Ok(()),
+                Err((error, returned)) => {
+                    let queue_full = error.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull);
+                    let now = Instant::now();
+                    if queue_full && now < deadline {
+                        record = returned;
+                        tokio::time::sleep(pause.min(deadline - now)).await;
+                        pause = (pause * 2).min(MAX_ROOM_PAUSE);
+                        continue;
+                    }
+                    error
+                }
+            };
             match error.rdkafka_error_code() {
                 Some(RDKafkaErrorCode::Fatal) => {
                     let _ = self.sinks.fatal.send(self.mode);
@@ -150,8 +172,8 @@ impl KafkaProducer {
                 Some(RDKafkaErrorCode::UnknownTopic) => self.sinks.topics.forget(Some(topic)),
                 _ => {}
             }
-            enqueue_error(topic, partition, error)
-        })
+            return Err(enqueue_error(topic, partition, error));
+        }
     }
 
     /// Records handed to librdkafka and not yet reported.

@@ -20,6 +20,8 @@ pub struct KafkaSettings {
     pub retries: u32,
     pub linger_ms: u32,
     pub socket_timeout_ms: u32,
+    /// How long a send waits for room in a full local queue (not a librdkafka property).
+    pub max_block_ms: u32,
     /// `statistics.interval.ms` of the producers (0: off), feeding `/metrics`.
     pub statistics_interval_ms: u32,
     /// Security properties (protocol, SASL, CA), set before `extra`.
@@ -40,6 +42,7 @@ impl KafkaSettings {
             retries: config.kafka_retries,
             linger_ms: config.kafka_linger_ms,
             socket_timeout_ms: config.kafka_socket_timeout_ms,
+            max_block_ms: config.kafka_max_block_ms,
             statistics_interval_ms: 5000,
             security: [
                 ("security.protocol", &config.kafka_security_protocol),
