@@ -174,7 +174,7 @@ fn measure_service(report: &mut Report, bootstrap: &str, row_seconds: u32, quick
         oha(&send_url(service.addr, ProducerMode::Plain, SendMode::Async, &topic), 64, amount)?;
     report.memory_peak_during_million_async_sends_mb = rss_mb(service.pid(), "VmHWM");
     wait_until_delivered(service.addr)?;
-    report.memory_after_million_async_sends_mb = rss_mb(service.pid(), "VmRSS");
+    report.memory_after_million_async_sends_mb = service::settled_rss_mb(service.pid());
     service.stop();
     Ok(())
 }

@@ -24,6 +24,23 @@ pub fn binary_bytes() -> Res<(u64, u64)> {
     Ok(sizes)
 }
 
+/// Resident memory once it stopped falling (no drop for a second, at most 10 s): what the
+/// process keeps after a burst, once it gave back what it freed.
+pub fn settled_rss_mb(pid: u32) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut lowest = rss_mb(pid, "VmRSS");
+    let mut steady_since = Instant::now();
+    while Instant::now() < deadline && steady_since.elapsed() < Duration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = rss_mb(pid, "VmRSS");
+        if now < lowest {
+            lowest = now;
+            steady_since = Instant::now();
+        }
+    }
+    lowest
+}
+
 /// A field of `/proc/<pid>/status` in MB (`VmRSS` now, `VmHWM` the peak).
 pub fn rss_mb(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

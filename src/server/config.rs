@@ -49,7 +49,7 @@ pub struct Config {
     /// How long a send waits for room when librdkafka's local queue is full (as the Java
     /// producer's `max.block.ms`): a burst slows callers down instead of failing them. Past it,
     /// 503 with `Retry-After`. 0: refuse at once.
-    #[arg(long, env = "KAFKA_MAX_BLOCK_MS", value_name = "KAFKA_MAX_BLOCK_MS", default_value_t = 1000)]
+    #[arg(long, env = "KAFKA_MAX_BLOCK_MS", value_name = "KAFKA_MAX_BLOCK_MS", default_value_t = 5000)]
     pub kafka_max_block_ms: u32,
 
     /// Topic used when a send names none.
@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(c.kafka_retries, 10);
         assert_eq!(c.kafka_linger_ms, 0);
         assert_eq!(c.kafka_socket_timeout_ms, 60_000);
-        assert_eq!(c.kafka_max_block_ms, 1000);
+        assert_eq!(c.kafka_max_block_ms, 5000);
         assert_eq!(c.kafka_default_topic, "bhf-transactions");
         assert_eq!(c.kafka_topic_partitions, 3);
         assert_eq!(c.site_addr.to_string(), "127.0.0.1:3000");

@@ -6,6 +6,7 @@
 //! - [`kafka`]: producers, topics, the embedded broker and its health.
 //! - [`lab`]: the fault proxy, lab runs and the read-back verifier.
 //! - [`rest`]: the REST door (problem+json errors). [`metrics`]: Prometheus `/metrics`.
+//! - [`memory`]: gives a burst's freed memory back to the system.
 //! - [`pages`]: the pages and server-function routes. [`ui_api`]: the server side of the server functions.
 //! - [`telemetry`]: the service's logs.
 
@@ -13,6 +14,7 @@ pub mod access;
 pub mod config;
 pub mod kafka;
 pub mod lab;
+pub mod memory;
 pub mod metrics;
 pub mod pages;
 pub mod rest;

@@ -99,6 +99,7 @@ pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> Result<
     let lab = Arc::new(LabRunner::new(proxy, &settings, topics.clone(), access.clone()));
     metrics.add_source(store.clone());
     metrics.add_source(lab.clone());
+    super::memory::spawn_memory_trimmer(&store);
     let send =
         SendService::new(producers, topics, store, access, &config.kafka_default_topic, config.delivery_timeout());
 
