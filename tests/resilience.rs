@@ -4,7 +4,7 @@
 mod common;
 
 use common::{eventually, random_topic, start_broker, start_service, start_service_unready};
-use producer_reliability::model::ProducerMode;
+use producer_reliability::model::{ProducerMode, SendParams};
 use producer_reliability::server::kafka::EmbeddedBroker;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -85,6 +85,41 @@ async fn a_burst_larger_than_the_queue_waits_for_room_and_every_send_lands() {
     let svc = start_service(&["--kafka-properties", props, "--kafka-max-block-ms", "0"]).await;
     let answers = burst(&svc, &random_topic("burst"), 60).await;
     assert!(answers.iter().any(|(_, status, _)| *status == 503), "without max.block the burst overflows");
+    svc.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_leaves_while_waiting_for_room_leaves_no_pending_status() {
+    // Five records fill the queue and linger keeps them there; the sixth send waits for room.
+    let svc = start_service(&[
+        "--kafka-properties",
+        "queue.buffering.max.messages=5,linger.ms=5000",
+        "--kafka-max-block-ms",
+        "30000",
+    ])
+    .await;
+    let topic = random_topic("leave");
+    for i in 0..5 {
+        let res = svc.post(&format!("/api/v1/send?mode=plain&eventId=L{i}&sendMode=async&topic={topic}")).await;
+        assert_eq!(res.status(), 202);
+    }
+    let store = svc.server.state().send.store().clone();
+    assert_eq!(store.pending_count(), 5);
+    let send = svc.server.state().send.clone();
+    let params = SendParams {
+        mode: Some("plain".into()),
+        event_id: Some("L-waiting".into()),
+        topic: Some(topic.clone()),
+        send_mode: Some("async".into()),
+        key: None,
+        partition: None,
+    };
+    let waiting = tokio::spawn(async move { send.send(&params).await });
+    assert!(eventually(Duration::from_secs(5), || async { store.pending_count() == 6 }).await, "the sixth send waits");
+    waiting.abort();
+    assert!(waiting.await.unwrap_err().is_cancelled());
+    assert_eq!(store.pending_count(), 5, "the abandoned send left no PENDING status");
+    assert!(store.recent(10).iter().all(|s| s.event_id != "L-waiting"), "nor a recent send");
     svc.server.shutdown().await;
 }
 

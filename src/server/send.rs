@@ -47,6 +47,23 @@ fn record_value(req: &SendRequest) -> Result<Vec<u8>, AppError> {
     .map_err(|e| AppError::internal(format!("cannot serialise the record: {e}")))
 }
 
+/// The PENDING status of a record not yet in librdkafka's hands: forgotten if the hand-over
+/// fails, or if the caller goes away while the send waits for room in a full queue, so no status
+/// stays PENDING for a record that was never sent.
+struct Unsent<'a> {
+    store: &'a StatusStore,
+    request_id: Uuid,
+    handed_over: bool,
+}
+
+impl Drop for Unsent<'_> {
+    fn drop(&mut self) {
+        if !self.handed_over {
+            self.store.remove(&self.request_id);
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct SendService {
     producers: Arc<ProducerPair>,
@@ -191,11 +208,10 @@ impl SendService {
             SendMode::Async => (None, None),
         };
         let ticket = Box::new(DeliveryTicket { request_id, send_mode: req.send_mode, accepted, waiter });
+        let mut unsent = Unsent { store: &self.store, request_id, handed_over: false };
         let producer = self.producers.get(req.mode);
-        if let Err(error) = producer.send(&req.topic, &req.key, &value, req.partition, ticket).await {
-            self.store.remove(&request_id);
-            return Err(error);
-        }
+        producer.send(&req.topic, &req.key, &value, req.partition, ticket).await?;
+        unsent.handed_over = true;
         Ok((request_id, accepted, report))
     }
 
