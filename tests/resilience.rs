@@ -44,7 +44,7 @@ async fn a_queue_that_stays_full_answers_503_with_retry_after_once_max_block_pas
     svc.server.shutdown().await;
 }
 
-/// Sends `count` async sends at once; the status codes, in order.
+/// Sends `count` async sends at once; for each, in order: its eventId, status code and body.
 async fn burst(svc: &common::TestService, topic: &str, count: usize) -> Vec<(String, u16, Value)> {
     let sends = (0..count).map(|i| async move {
         let res = svc.post(&format!("/api/v1/send?mode=plain&eventId=B{i}&sendMode=async&topic={topic}")).await;
