@@ -117,7 +117,41 @@ pub async fn serve_http_ceiling(port: u16) -> Res<()> {
                 }
             }),
         );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    // The service's listener, so both sides hold a burst of connections alike.
+    let listener = producer_reliability::server::startup::listen(([127, 0, 0, 1], port).into())?;
     axum::serve(listener, app).await?;
     Ok(())
+}
+
+/// The bare HTTP server as its own process (this binary with `--http-ceiling`), so its CPU and
+/// memory are its own and it stays up, idle, while the service rows run between its rounds.
+pub struct HttpCeiling {
+    child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+}
+
+impl HttpCeiling {
+    pub fn start() -> Res<Self> {
+        let port = super::service::free_port()?;
+        let child =
+            std::process::Command::new(std::env::current_exe()?).args(["--http-ceiling", &port.to_string()]).spawn()?;
+        let ceiling = HttpCeiling { child, addr: format!("127.0.0.1:{port}").parse()? };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(ceiling.addr).is_err() {
+            if Instant::now() > deadline {
+                return Err("the HTTP ceiling did not listen within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(ceiling)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

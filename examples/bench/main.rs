@@ -5,17 +5,20 @@
 //! - HTTP ceiling: a bare axum handler answering 202 with a body of the same size, under the
 //!   same load generator ([`load`], oha) and connections.
 //! - The service ([`service`], the release binary, talking to that broker) for
-//!   plain/idempotent x sync/async at 1, 16, 64 and 256 connections; then 1,000,000 async sends
-//!   and the memory left; then librdkafka settings that change the picture.
+//!   plain/idempotent x sync/async at 1, 16, 64 and 256 connections, in rounds interleaved with
+//!   the HTTP ceiling's; then where each request's CPU goes ([`cpu`]); then 1,000,000 async
+//!   sends and the memory left; then librdkafka settings that change the picture.
 //!
 //! Output ([`report`]): a Markdown table on stdout, saved with a JSON twin under `target/bench/`.
 
 mod ceilings;
+mod cpu;
 mod load;
 mod report;
 mod service;
 
-use load::{oha, send_url, Amount};
+use ceilings::HttpCeiling;
+use load::{oha, send_url, Amount, LoadResult};
 use producer_reliability::model::{ProducerMode, SendMode};
 use producer_reliability::server::config::Config;
 use producer_reliability::server::kafka::{EmbeddedBroker, KafkaSettings};
@@ -24,13 +27,14 @@ use service::{reset_peak, rss_mb, Service};
 use std::error::Error;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
 const CONNECTIONS: [u32; 4] = [1, 16, 64, 256];
-const ROW_SECONDS: u32 = 5;
+/// Interleaved rounds per row, and each round's length.
+const ROUNDS: u32 = 3;
+const ROUND_SECONDS: u32 = 4;
 const MEMORY_SENDS: u64 = 1_000_000;
 const SETTINGS: [&str; 6] =
     ["", "linger.ms=1", "linger.ms=5", "linger.ms=5,compression.type=lz4", "compression.type=gzip", "batch.size=16384"];
@@ -42,7 +46,7 @@ async fn main() -> Res<()> {
         return ceilings::serve_http_ceiling(args.get(2).ok_or("port")?.parse()?).await;
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let row_seconds = if quick { 2 } else { ROW_SECONDS };
+    let raw_seconds = if quick { 2 } else { ROUND_SECONDS };
     let mut report = Report {
         date: time::OffsetDateTime::now_utc().date().to_string(),
         cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -71,13 +75,12 @@ async fn main() -> Res<()> {
         report.kafka_ceiling_msgs_per_sec.push((mode.to_string(), rate));
         let p50 = ceilings::produce_await_p50(&settings, mode, &topic).await?;
         report.raw_produce_await_p50_ms.push((mode.to_string(), p50));
-        let sync64 = ceilings::produce_await_concurrent(&settings, mode, &topic, 64, row_seconds).await?;
+        let sync64 = ceilings::produce_await_concurrent(&settings, mode, &topic, 64, raw_seconds).await?;
         report.raw_produce_await_64_msgs_per_sec.push((mode.to_string(), sync64));
         eprintln!("bench: raw {mode}: {rate:.0} msgs/s, produce-and-await p50 {p50:.2} ms, 64 awaited {sync64:.0}/s");
     }
 
-    measure_http_ceiling(&mut report, row_seconds)?;
-    measure_service(&mut report, &bootstrap, row_seconds, quick)?;
+    measure_service(&mut report, &bootstrap, broker.as_ref().map(|b| b.pid()), quick)?;
 
     if !quick {
         for props in SETTINGS {
@@ -86,7 +89,7 @@ async fn main() -> Res<()> {
             let topic = format!("bench-settings-{}-{}", props.replace(['.', '=', ','], "-"), std::process::id());
             let url = send_url(service.addr, ProducerMode::Idempotent, SendMode::Async, &topic);
             warm_up(&url)?;
-            let result = oha(&url, 64, Amount::Seconds(row_seconds))?;
+            let result = oha(&url, 64, Amount::Seconds(ROUND_SECONDS))?;
             eprintln!("bench: settings '{props}': {:.0} req/s", result.requests_per_sec);
             report.settings.push((if props.is_empty() { "(defaults)".into() } else { props.into() }, result));
             service.stop();
@@ -111,61 +114,90 @@ fn warm_up(url: &str) -> Res<()> {
     oha(url, 4, Amount::Requests(500)).map(|_| ())
 }
 
-fn measure_http_ceiling(report: &mut Report, row_seconds: u32) -> Res<()> {
-    let port = service::free_port()?;
-    let mut ceiling = Command::new(std::env::current_exe()?).args(["--http-ceiling", &port.to_string()]).spawn()?;
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    while std::net::TcpStream::connect(addr).is_err() {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let url = send_url(addr, ProducerMode::Plain, SendMode::Async, "x");
-    warm_up(&url)?;
-    for c in CONNECTIONS {
-        reset_peak(ceiling.id());
-        let mut result = oha(&url, c, Amount::Seconds(row_seconds))?;
-        result.peak_rss_mb = rss_mb(ceiling.id(), "VmHWM");
-        eprintln!("bench: http ceiling c={c}: {:.0} req/s", result.requests_per_sec);
-        report.http_ceiling.push(Row {
-            target: "http ceiling".into(),
-            mode: None,
-            send_mode: None,
-            connections: c,
-            result,
-            ratio_to_ceiling: None,
-        });
-    }
-    let _ = ceiling.kill();
-    let _ = ceiling.wait();
-    Ok(())
+/// One thing under load in the rows: the HTTP ceiling, or the service in one mode.
+struct Target {
+    target: &'static str,
+    mode: Option<ProducerMode>,
+    send_mode: Option<SendMode>,
+    url: String,
+    pid: u32,
 }
 
-/// Every mode x send mode x connections row, then a million async sends and the memory left.
-fn measure_service(report: &mut Report, bootstrap: &str, row_seconds: u32, quick: bool) -> Res<()> {
+/// The HTTP ceiling and the service's four rows, at each number of connections, in `rounds`
+/// interleaved rounds (the order turning each round, async backlogs drained before the next
+/// row): each row is its median round, so a noisy moment of a shared machine moves one round of
+/// every target rather than one target's only figure. Then the CPU split, then a million
+/// async sends and the memory left.
+fn measure_service(report: &mut Report, bootstrap: &str, broker_pid: Option<u32>, quick: bool) -> Res<()> {
+    let (rounds, seconds) = if quick { (1, 2) } else { (ROUNDS, ROUND_SECONDS) };
+    (report.rounds, report.round_seconds) = (rounds, seconds);
+    let ceiling = HttpCeiling::start()?;
     let (service, ready) = Service::start(Some(bootstrap), &[])?;
     report.startup_to_ready_ms.push(("external broker".into(), ready.as_secs_f64() * 1000.0));
+    let mut targets = vec![Target {
+        target: "http ceiling",
+        mode: None,
+        send_mode: None,
+        url: send_url(ceiling.addr, ProducerMode::Plain, SendMode::Async, "x"),
+        pid: ceiling.pid(),
+    }];
     for mode in ProducerMode::ALL {
         for send_mode in SendMode::ALL {
             let topic = format!("bench-{mode}-{send_mode}-{}", std::process::id());
             let url = send_url(service.addr, mode, send_mode, &topic);
-            warm_up(&url)?;
-            for c in CONNECTIONS {
-                reset_peak(service.pid());
-                let mut result = oha(&url, c, Amount::Seconds(row_seconds))?;
-                result.peak_rss_mb = rss_mb(service.pid(), "VmHWM");
-                let ceiling =
-                    report.http_ceiling.iter().find(|r| r.connections == c).map(|r| r.result.requests_per_sec);
-                eprintln!("bench: service {mode} {send_mode} c={c}: {:.0} req/s", result.requests_per_sec);
-                report.service.push(Row {
-                    target: "service".into(),
-                    mode: Some(mode.to_string()),
-                    send_mode: Some(send_mode.to_string()),
-                    connections: c,
-                    ratio_to_ceiling: ceiling.map(|h| result.requests_per_sec / h),
-                    result,
-                });
+            targets.push(Target {
+                target: "service",
+                mode: Some(mode),
+                send_mode: Some(send_mode),
+                url,
+                pid: service.pid(),
+            });
+        }
+    }
+    for t in &targets {
+        warm_up(&t.url)?;
+    }
+    wait_until_delivered(service.addr)?;
+
+    for c in CONNECTIONS {
+        let mut results: Vec<Vec<LoadResult>> = targets.iter().map(|_| Vec::new()).collect();
+        for round in 0..rounds as usize {
+            for k in 0..targets.len() {
+                let i = (k + round) % targets.len();
+                let t = &targets[i];
+                reset_peak(t.pid);
+                let mut result = oha(&t.url, c, Amount::Seconds(seconds))?;
+                result.peak_rss_mb = rss_mb(t.pid, "VmHWM");
+                if t.send_mode == Some(SendMode::Async) {
+                    wait_until_delivered(service.addr)?;
+                }
+                eprintln!(
+                    "bench: round {} {} {} {} c={c}: {:.0} req/s",
+                    round + 1,
+                    t.target,
+                    t.mode.map(|m| m.as_str()).unwrap_or("-"),
+                    t.send_mode.map(|m| m.as_str()).unwrap_or("-"),
+                    result.requests_per_sec
+                );
+                results[i].push(result);
+            }
+        }
+        for (t, rounds) in targets.iter().zip(results) {
+            let row = Row::from_rounds(t.target, t.mode, t.send_mode, c, rounds);
+            if t.mode.is_none() {
+                report.http_ceiling.push(row);
+            } else {
+                report.service.push(row);
             }
         }
     }
+    for row in &mut report.service {
+        let ceiling = report.http_ceiling.iter().find(|r| r.connections == row.connections);
+        row.ratio_to_ceiling = ceiling.map(|h| row.result.requests_per_sec / h.result.requests_per_sec.max(1.0));
+    }
+
+    measure_cpu_split(report, &targets, &service, broker_pid, seconds * 2)?;
+    ceiling.stop();
 
     reset_peak(service.pid());
     let topic = format!("bench-memory-{}", std::process::id());
@@ -176,6 +208,39 @@ fn measure_service(report: &mut Report, bootstrap: &str, row_seconds: u32, quick
     wait_until_delivered(service.addr)?;
     report.memory_after_million_async_sends_mb = service::settled_rss_mb(service.pid());
     service.stop();
+    Ok(())
+}
+
+/// The CPU each party spends per request at 64 connections: the service's async and sync
+/// idempotent sends (by thread, with the broker when it is the embedded one) and the ceiling.
+fn measure_cpu_split(
+    report: &mut Report,
+    targets: &[Target],
+    service: &Service,
+    broker_pid: Option<u32>,
+    seconds: u32,
+) -> Res<()> {
+    for t in targets {
+        let label = match (t.mode, t.send_mode) {
+            (None, _) => "HTTP ceiling".to_owned(),
+            (Some(ProducerMode::Idempotent), Some(send_mode)) => format!("service, idempotent {send_mode}"),
+            _ => continue,
+        };
+        let mut parties = vec![cpu::Party {
+            name: if t.mode.is_some() { "service" } else { "handler" },
+            pid: t.pid,
+            by_thread: t.mode.is_some(),
+        }];
+        if let (Some(pid), Some(_)) = (broker_pid, t.mode) {
+            parties.push(cpu::Party { name: "broker (Tansu)", pid, by_thread: false });
+        }
+        let split = cpu::measure(&label, &t.url, 64, seconds, &parties)?;
+        if t.send_mode == Some(SendMode::Async) {
+            wait_until_delivered(service.addr)?;
+        }
+        eprintln!("bench: CPU per request, {label}: {:.1} µs", split.total());
+        report.cpu_per_request.push(split);
+    }
     Ok(())
 }
 

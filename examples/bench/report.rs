@@ -1,5 +1,6 @@
 //! One run's figures: the Markdown table for the README, its JSON twin, and the issue's targets.
 
+use super::cpu::CpuSplit;
 use super::load::LoadResult;
 use super::{Res, CONNECTIONS};
 use producer_reliability::model::{ProducerMode, SendMode};
@@ -13,8 +14,45 @@ pub struct Row {
     pub mode: Option<String>,
     pub send_mode: Option<String>,
     pub connections: u32,
+    /// The median round (by req/s), with the errors of every round and the highest peak RSS.
     pub result: LoadResult,
+    /// Every round's req/s, in the order they ran.
+    pub rounds_requests_per_sec: Vec<f64>,
     pub ratio_to_ceiling: Option<f64>,
+}
+
+impl Row {
+    pub fn from_rounds(
+        target: &str,
+        mode: Option<ProducerMode>,
+        send_mode: Option<SendMode>,
+        connections: u32,
+        rounds: Vec<LoadResult>,
+    ) -> Self {
+        let rounds_requests_per_sec: Vec<f64> = rounds.iter().map(|r| r.requests_per_sec).collect();
+        let errors = rounds.iter().map(|r| r.errors).sum();
+        let peak_rss_mb = rounds.iter().map(|r| r.peak_rss_mb).fold(0.0, f64::max);
+        let mut sorted = rounds;
+        sorted.sort_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
+        let mut result = sorted.get(sorted.len() / 2).cloned().unwrap_or_default();
+        (result.errors, result.peak_rss_mb) = (errors, peak_rss_mb);
+        Row {
+            target: target.into(),
+            mode: mode.map(|m| m.to_string()),
+            send_mode: send_mode.map(|m| m.to_string()),
+            connections,
+            result,
+            rounds_requests_per_sec,
+            ratio_to_ceiling: None,
+        }
+    }
+
+    /// The lowest and highest round, as "min-max" req/s.
+    fn spread(&self) -> String {
+        let lo = self.rounds_requests_per_sec.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = self.rounds_requests_per_sec.iter().copied().fold(0.0, f64::max);
+        format!("{lo:.0}-{hi:.0}")
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -29,12 +67,16 @@ pub struct Report {
     pub date: String,
     pub cores: usize,
     pub broker: String,
+    pub rounds: u32,
+    pub round_seconds: u32,
     pub kafka_ceiling_msgs_per_sec: Vec<(String, f64)>,
     pub raw_produce_await_p50_ms: Vec<(String, f64)>,
     /// Raw rdkafka with 64 sends awaited at once: the broker's bound on sync sends at 64 connections.
     pub raw_produce_await_64_msgs_per_sec: Vec<(String, f64)>,
     pub http_ceiling: Vec<Row>,
     pub service: Vec<Row>,
+    /// CPU per request of each party, at 64 connections.
+    pub cpu_per_request: Vec<CpuSplit>,
     pub settings: Vec<(String, LoadResult)>,
     pub memory_after_million_async_sends_mb: f64,
     pub memory_peak_during_million_async_sends_mb: f64,
@@ -65,19 +107,26 @@ pub fn wasm_files(dir: &Path, main_name: &str) -> Res<Vec<WasmFile>> {
 
 pub fn markdown(r: &Report) -> String {
     let mut lines = vec![
-        format!("`make bench`, {} on {} cores, one broker for every row: {}.\n", r.date, r.cores, r.broker),
-        "| target | mode | send | conns | req/s | p50 ms | p99 ms | max ms | errors | peak RSS MB | ratio |".into(),
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|".into(),
+        format!(
+            "`make bench`, {} on {} cores, one broker for every row: {}. Each row is the median of {} \
+             interleaved rounds of {} s (the ceiling and the four service rows take turns); \
+             \"rounds\" is the lowest and highest round.\n",
+            r.date, r.cores, r.broker, r.rounds, r.round_seconds
+        ),
+        "| target | mode | send | conns | req/s | rounds | p50 ms | p99 ms | max ms | errors | peak RSS MB | ratio |"
+            .into(),
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|".into(),
     ];
     for row in r.http_ceiling.iter().chain(&r.service) {
         let x = &row.result;
         lines.push(format!(
-            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {:.0} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.1} | {} | {:.0} | {} |",
             row.target,
             row.mode.as_deref().unwrap_or("-"),
             row.send_mode.as_deref().unwrap_or("-"),
             row.connections,
             x.requests_per_sec,
+            row.spread(),
             x.p50_ms,
             x.p99_ms,
             x.max_ms,
@@ -129,6 +178,20 @@ pub fn markdown(r: &Report) -> String {
         r.binary_bytes as f64 / 1_048_576.0,
         r.binary_stripped_bytes as f64 / 1_048_576.0
     ));
+    if !r.cpu_per_request.is_empty() {
+        lines
+            .push("\nCPU per request, µs, at 64 connections (each party's CPU time over one row / requests):\n".into());
+        for split in &r.cpu_per_request {
+            let parts: Vec<String> = split.parts.iter().map(|(name, us)| format!("{name} {us:.1}")).collect();
+            lines.push(format!(
+                "- {} ({:.0} req/s): {} = **{:.1}**",
+                split.label,
+                split.requests_per_sec,
+                parts.join(" + "),
+                split.total()
+            ));
+        }
+    }
     if !r.settings.is_empty() {
         lines.push("\nlibrdkafka settings (`KAFKA_PROPERTIES`), async idempotent at 64 connections:\n".into());
         lines.push("| KAFKA_PROPERTIES | req/s | p50 ms | p99 ms | errors |".into());

@@ -34,6 +34,20 @@ pub fn app(state: AppState, request_timeout: Duration) -> Router {
         .with_state(state)
 }
 
+/// Connections the kernel may hold for us until the workers accept them. mio's default, 128,
+/// overflows when a few hundred clients connect at once to a busy service, and each handshake
+/// dropped then costs its client a one-second SYN retransmit. The kernel caps it at
+/// `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// The HTTP listener, with [`LISTEN_BACKLOG`].
+pub fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// A running service: its address, its state, and the way to stop it.
 pub struct Server {
     addr: SocketAddr,
@@ -112,8 +126,7 @@ pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> Result<
         lab,
         metrics: Arc::new(metrics),
     });
-    let listener = tokio::net::TcpListener::bind(config.site_addr)
-        .await
+    let listener = listen(config.site_addr)
         .map_err(|e| format!("cannot listen on {} (LEPTOS_SITE_ADDR): {e}", config.site_addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     if !addr.ip().is_loopback() {
@@ -174,5 +187,29 @@ impl Server {
             broker.stop().await;
         }
         ShutdownReport { undelivered }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// While the workers are busy (here: nobody accepts), a burst of connections is held by the
+    /// kernel instead of being made to retry a second later. With mio's default backlog (128),
+    /// the connections after the 129th are not established.
+    #[tokio::test]
+    async fn a_burst_of_connections_waits_in_the_backlog_while_nobody_accepts() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connects =
+            (0..300).map(|_| tokio::time::timeout(Duration::from_millis(800), tokio::net::TcpStream::connect(addr)));
+        let established =
+            futures::future::join_all(connects).await.into_iter().filter(|c| matches!(c, Ok(Ok(_)))).count();
+        // The kernel caps the backlog at net.core.somaxconn (4096 by default since Linux 5.4).
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(4096);
+        assert_eq!(established, 300.min(somaxconn + 1), "connections established before any accept");
     }
 }
