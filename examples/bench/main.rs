@@ -80,7 +80,7 @@ async fn main() -> Res<()> {
         eprintln!("bench: raw {mode}: {rate:.0} msgs/s, produce-and-await p50 {p50:.2} ms, 64 awaited {sync64:.0}/s");
     }
 
-    measure_service(&mut report, &bootstrap, broker.as_ref().map(|b| b.pid()), quick)?;
+    measure_rows(&mut report, &bootstrap, broker.as_ref().map(|b| b.pid()), quick)?;
 
     if !quick {
         for props in SETTINGS {
@@ -128,7 +128,7 @@ struct Target {
 /// row): each row is its median round, so a noisy moment of a shared machine moves one round of
 /// every target rather than one target's only figure. Then the CPU split, then a million
 /// async sends and the memory left.
-fn measure_service(report: &mut Report, bootstrap: &str, broker_pid: Option<u32>, quick: bool) -> Res<()> {
+fn measure_rows(report: &mut Report, bootstrap: &str, broker_pid: Option<u32>, quick: bool) -> Res<()> {
     let (rounds, seconds) = if quick { (1, 2) } else { (ROUNDS, ROUND_SECONDS) };
     (report.rounds, report.round_seconds) = (rounds, seconds);
     let ceiling = HttpCeiling::start()?;
