@@ -16,12 +16,13 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let router = Router::new().leptos_routes(state, Vec::new(), || ());
     Page::ROUTED
         .iter()
-        .fold(router, |router, (path, _)| router.route(path, get(render_page)))
+        .fold(router, |router, &(path, page)| {
+            router.route(path, get(move |state: State<AppState>, request: Request| render_page(state, request, page)))
+        })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(|options| shell(options, Page::NotFound)))
 }
 
-async fn render_page(State(state): State<AppState>, request: Request) -> Response {
-    let page = Page::from_path(request.uri().path());
+async fn render_page(State(state): State<AppState>, request: Request, page: Page) -> Response {
     let url = PageUrl::from_query(request.uri().query().unwrap_or_default());
     let options = state.leptos_options.clone();
     let handler = leptos_axum::render_app_async_with_context(
