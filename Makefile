@@ -33,11 +33,11 @@ test: lint unit-and-integration e2e
 
 lint: setup
 	cargo fmt --all -- --check
-	cargo clippy --features ssr --all-targets -- -D warnings
+	cargo clippy --features ssr,test-hooks --all-targets -- -D warnings
 	cargo clippy --lib --no-default-features --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
 unit-and-integration: setup
-	cargo test --features ssr
+	cargo test --features ssr,test-hooks
 
 e2e: setup
 	@scripts/setup.sh test

@@ -20,7 +20,7 @@ async fn main() -> std::process::ExitCode {
     let server = match startup::start(config, leptos_options).await {
         Ok(server) => server,
         Err(e) => {
-            tracing::error!(error = %e, "start-up failed");
+            tracing::error!(error = %e.chain(), "start-up failed");
             return std::process::ExitCode::FAILURE;
         }
     };

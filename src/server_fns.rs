@@ -1,6 +1,7 @@
 //! Server functions: the browser's door to the same send core as the REST API, at stable
 //! paths under `/api/` (`/api/send`, `/api/status`, `/api/recent`, `/api/broker`, `/api/lab/...`).
-//! Each body only hands over to `server::ui_api`; errors arrive typed as [`AppError`].
+//! Each body only hands over to `server::ui_api` (ssr-only code); errors arrive typed as
+//! [`AppError`]. The token is checked for all of them by one layer (`server::access::guard_api`).
 
 use crate::error::AppError;
 use crate::model::{BrokerInfo, FaultStatus, LabRunReport, SendOutcome, SendStatus};
@@ -53,7 +54,7 @@ pub async fn start_lab_run(
     duration_ms: Option<String>,
 ) -> Result<LabRunReport, AppError> {
     let params = crate::model::LabParams { mode, count, send_mode, fault, delay_ms, produce_requests, duration_ms };
-    crate::server::ui_api::start_lab_run(params)
+    crate::server::ui_api::start_lab_run(params).await
 }
 
 /// Past and current lab runs, newest first.
@@ -76,13 +77,6 @@ pub async fn set_fault(
     produce_requests: Option<String>,
     duration_ms: Option<String>,
 ) -> Result<FaultStatus, AppError> {
-    let params = crate::model::LabParams {
-        mode: Some("plain".into()),
-        fault,
-        delay_ms,
-        produce_requests,
-        duration_ms,
-        ..Default::default()
-    };
+    let params = crate::model::FaultParams { fault, delay_ms, produce_requests, duration_ms };
     crate::server::ui_api::set_fault(params)
 }

@@ -84,7 +84,7 @@ async fn secrets_never_reach_the_log() {
         .unwrap();
     assert_eq!(res.status(), 200);
     bin.signal(libc::SIGTERM);
-    let (status, log) = bin.finish();
+    let (status, log) = bin.finish_async().await;
     assert!(status.success());
     assert!(log.contains("listening on"), "the log was captured: {log}");
     assert!(!log.contains("tok-7f3a9c-secret"), "API token in the log");

@@ -20,7 +20,9 @@ async fn assert_problem(res: reqwest::Response, status: u16, detail_contains: &s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_malformed_request_gets_a_4xx_that_says_what_to_fix() {
-    let svc = start_service(&[]).await;
+    // Every refused request would have gone to this topic: it must end up empty (never created).
+    let topic = common::random_topic("refused");
+    let svc = start_service(&["--kafka-default-topic", &topic]).await;
     let long_id = "e".repeat(257);
     let long_key = "k".repeat(1025);
     let long_topic = "t".repeat(250);
@@ -92,7 +94,12 @@ async fn every_malformed_request_gets_a_4xx_that_says_what_to_fix() {
     let res = svc.client.get(format!("{}/api/v1/status?requestId=x", svc.base)).body("x").send().await.unwrap();
     assert_problem(res, 400, "query string").await;
 
-    // Nothing of it reached Kafka: no send was recorded.
+    // Nothing of it reached Kafka: the topic holds no record (it was not even created), and no
+    // send was recorded.
+    let topics = svc.server.state().send.topics().list().await.unwrap();
+    assert!(!topics.contains(&topic), "{topic} was created: {topics:?}");
+    let records = common::read_topic(&svc.bootstrap(), &topic, 3, &[], std::time::Duration::from_millis(500)).await;
+    assert!(records.is_empty(), "{} record(s) reached Kafka", records.len());
     let recent: Value = svc.get("/api/v1/recent").await.json().await.unwrap();
     assert_eq!(recent.as_array().unwrap().len(), 0, "{recent}");
     svc.server.shutdown().await;

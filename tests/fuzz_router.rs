@@ -87,7 +87,7 @@ fn ten_thousand_generated_requests_get_no_5xx_and_every_4xx_has_a_detail() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let svc = runtime.block_on(common::start_service(&["--kafka-delivery-timeout-ms", "10000"]));
     let state = svc.server.state().clone();
-    let router = runtime.block_on(async { producer_reliability::server::startup::app(state, Duration::from_secs(20)) });
+    let router = runtime.block_on(async { producer_reliability::server::router::app(state, Duration::from_secs(20)) });
     let (sent, client_errors) = (AtomicU64::new(0), AtomicU64::new(0));
     let mut runner =
         TestRunner::new(RunnerConfig { cases: CASES, failure_persistence: None, ..RunnerConfig::default() });

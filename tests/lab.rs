@@ -178,3 +178,63 @@ async fn the_verifier_reports_known_duplicates_gaps_and_reorders() {
     assert_eq!(v.foreign_records, 1, "the seed record is not an event of the run: {v:?}");
     svc.server.shutdown().await;
 }
+
+/// Issue 15: a run accounts for every send; without a fault every one is acknowledged and in the
+/// topic, at the largest count a run takes (its status store used to evict before `count`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_the_largest_count_acknowledges_every_send() {
+    let svc = start_service(&[]).await;
+    for mode in ["plain", "idempotent"] {
+        let report = run(&svc, json!({"mode": mode, "count": 100_000, "sendMode": "async", "fault": "none"})).await;
+        let sent = report["sent"].as_u64().unwrap();
+        assert_eq!(sent, 100_000, "{mode}");
+        assert_eq!(
+            report["acked"], 100_000,
+            "{mode}: acked {} failed {} unknown {}",
+            report["acked"], report["failed"], report["unknown"]
+        );
+        assert_eq!((report["failed"].as_u64(), report["unknown"].as_u64()), (Some(0), Some(0)), "{mode}");
+        assert_eq!(report["recordsInTopic"], 100_000, "{mode}");
+        assert_eq!(report["duplicates"], 0, "{mode}");
+        assert!(report["durationMs"].as_u64().unwrap() > 0, "{mode}: the duration is reported");
+        println!("{mode}: 100000 sends in {} ms", report["durationMs"]);
+    }
+    svc.server.shutdown().await;
+}
+
+/// Both doors start a run through the one lab core: the same queued report, the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_doors_start_the_same_run() {
+    let svc = start_service(&[]).await;
+    let res = svc
+        .client
+        .post(format!("{}/api/v1/lab/runs?wait=false", svc.base))
+        .json(&json!({"mode": "plain", "count": 20, "fault": "none"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let rest: Value = res.json().await.unwrap();
+    assert_eq!(location, format!("/api/v1/lab/runs/{}", rest["id"].as_str().unwrap()));
+    let form = [("mode", "plain"), ("count", "20"), ("fault", "none")];
+    let res = svc.client.post(format!("{}/api/lab/start", svc.base)).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let server_fn: Value = res.json().await.unwrap();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&rest), keys(&server_fn), "same shape");
+    for field in ["mode", "sendMode", "count", "fault", "settings", "state"] {
+        assert_eq!(rest[field], server_fn[field], "{field}");
+    }
+    for id in [rest["id"].as_str().unwrap(), server_fn["id"].as_str().unwrap()] {
+        let done = common::eventually(std::time::Duration::from_secs(30), || async {
+            let run: Value = svc.get(&format!("/api/v1/lab/runs/{id}")).await.json().await.unwrap();
+            run["state"] == "done"
+        })
+        .await;
+        assert!(done, "run {id} finished");
+        let run: Value = svc.get(&format!("/api/v1/lab/runs/{id}")).await.json().await.unwrap();
+        assert_exactly_once(&run, 20);
+    }
+    svc.server.shutdown().await;
+}

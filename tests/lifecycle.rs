@@ -43,7 +43,7 @@ async fn shutdown_flushes_every_pending_async_send() {
         assert_eq!(status.state, DeliveryState::Ok, "{status:?}");
         wanted.push((status.partition.unwrap(), status.offset.unwrap()));
     }
-    let records = read_topic(&bootstrap, &topic, 3, &wanted, Duration::from_secs(1));
+    let records = read_topic(&bootstrap, &topic, 3, &wanted, Duration::from_secs(1)).await;
     let events: HashSet<String> = records
         .iter()
         .map(|r| serde_json::from_slice::<serde_json::Value>(&r.value).unwrap()["eventId"].as_str().unwrap().to_owned())
@@ -132,10 +132,10 @@ async fn sigterm_with_thousands_of_pending_async_sends_loses_none() {
         done.expect("sender task");
     }
     bin.signal(libc::SIGTERM);
-    let (status, log) = bin.finish();
+    let (status, log) = bin.finish_async().await;
     assert!(status.success(), "exit 0: {log}");
     assert!(log.contains("all records delivered"), "{log}");
-    let records = read_topic(&bootstrap, &topic, 3, &[], Duration::from_secs(3));
+    let records = read_topic(&bootstrap, &topic, 3, &[], Duration::from_secs(3)).await;
     let events: HashSet<String> = records.iter().filter_map(|r| r.event_id()).collect();
     assert_eq!(events.len(), count, "every accepted event is in the topic");
     assert_eq!(records.len(), count, "and only once");
@@ -160,7 +160,7 @@ async fn undelivered_sends_at_shutdown_are_logged_by_request_id() {
         ids.push(res.json::<serde_json::Value>().await.unwrap()["requestId"].as_str().unwrap().to_owned());
     }
     bin.signal(libc::SIGTERM);
-    let (status, log) = bin.finish();
+    let (status, log) = bin.finish_async().await;
     assert!(status.success(), "{log}");
     for id in ids {
         assert!(

@@ -73,7 +73,7 @@ async fn json_logs_are_one_object_per_line_with_a_line_per_send() {
     let body: serde_json::Value = res.json().await.unwrap();
     let request_id = body["requestId"].as_str().unwrap().to_owned();
     bin.signal(libc::SIGTERM);
-    let (status, log) = bin.finish();
+    let (status, log) = bin.finish_async().await;
     assert!(status.success());
     let stdout_lines: Vec<&str> = log.lines().take_while(|l| !l.is_empty()).collect();
     assert!(stdout_lines.len() > 3, "{log}");

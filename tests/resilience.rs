@@ -6,6 +6,7 @@ mod common;
 use common::{eventually, random_topic, start_broker, start_service, start_service_unready};
 use producer_reliability::model::{ProducerMode, SendParams};
 use producer_reliability::server::kafka::EmbeddedBroker;
+use producer_reliability::server::shutdown::Shutdown;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -70,7 +71,7 @@ async fn a_burst_larger_than_the_queue_waits_for_room_and_every_send_lands() {
         assert_eq!(status["state"], "OK", "{status}");
         wanted.push((status["partition"].as_i64().unwrap() as i32, status["offset"].as_i64().unwrap()));
     }
-    let records = common::read_topic(&svc.bootstrap(), &topic, 3, &wanted, Duration::from_millis(500));
+    let records = common::read_topic(&svc.bootstrap(), &topic, 3, &wanted, Duration::from_millis(500)).await;
     let mut events: Vec<_> = records.iter().filter_map(|r| r.event_id()).collect();
     events.sort();
     let expected = {
@@ -134,7 +135,7 @@ async fn broker_down_at_start_up_then_ready_when_it_comes() {
     let body: Value = ready.json().await.unwrap();
     assert!(body["detail"].as_str().unwrap().contains(&bootstrap), "the reason names the broker: {body}");
 
-    let broker = EmbeddedBroker::start_on(None, addr, None).await.expect("Tansu starts");
+    let broker = EmbeddedBroker::start_on(None, addr, None, &Shutdown::new()).await.expect("Tansu starts");
     let became_ready =
         eventually(Duration::from_secs(20), || async { svc.get("/health/ready").await.status() == 200 }).await;
     assert!(became_ready, "ready once the broker answers");
@@ -170,7 +171,7 @@ async fn broker_down_while_serving_fails_fast_and_recovers_without_restart() {
     assert!(status["error"].as_str().unwrap().contains("timed out"), "{status}");
 
     // The broker comes back where it was (empty: in-memory); new sends succeed, no restart.
-    let broker = EmbeddedBroker::start_on(None, listen, None).await.expect("Tansu restarts");
+    let broker = EmbeddedBroker::start_on(None, listen, None, &Shutdown::new()).await.expect("Tansu restarts");
     let recovered = eventually(Duration::from_secs(30), || async {
         let res = svc.post(&format!("/api/v1/send?mode=idempotent&eventId=B3&topic={topic}")).await;
         let status = res.status();
@@ -217,16 +218,16 @@ async fn a_fatal_idempotent_error_replaces_the_producer_and_fails_what_it_held()
         assert_eq!(res.status(), 202);
         ids.push(res.json::<Value>().await.unwrap()["requestId"].as_str().unwrap().to_owned());
     }
-    let state = svc.server.state().clone();
-    let before = state.send.producers().get(ProducerMode::Idempotent);
-    state.send.producers().inject_fatal_error(ProducerMode::Idempotent);
+    let pair = svc.server.producer_pair().expect("rdkafka producers").clone();
+    let before = pair.get(ProducerMode::Idempotent);
+    pair.inject_fatal_error(ProducerMode::Idempotent);
 
     for id in &ids {
         let status = svc.wait_terminal(id).await;
         assert_eq!(status["state"], "ERROR", "never left PENDING: {status}");
     }
     let replaced = eventually(Duration::from_secs(10), || async {
-        !std::sync::Arc::ptr_eq(&before, &state.send.producers().get(ProducerMode::Idempotent))
+        !std::sync::Arc::ptr_eq(&before, &pair.get(ProducerMode::Idempotent))
     })
     .await;
     assert!(replaced, "the idempotent producer was rebuilt");

@@ -63,7 +63,7 @@ async fn every_mode_and_send_mode_lands_in_the_topic_as_reported() {
         }
     }
     let wanted: Vec<(i32, i64)> = sent.iter().map(|s| (s.3, s.4)).collect();
-    let records = read_topic(&svc.bootstrap(), &topic, 3, &wanted, Duration::from_secs(1));
+    let records = read_topic(&svc.bootstrap(), &topic, 3, &wanted, Duration::from_secs(1)).await;
     assert_eq!(records.len(), 4, "exactly the four sends are in the topic: {records:?}");
     for (event_id, mode, send_mode, partition, offset) in &sent {
         let record = records
@@ -109,7 +109,7 @@ async fn key_and_partition_are_honoured() {
     assert_eq!(body["key"], "customer-7");
     assert_eq!(body["partition"], 2);
     let offset = body["offset"].as_i64().unwrap();
-    let records = read_topic(&svc.bootstrap(), &topic, 3, &[(2, offset)], Duration::from_secs(1));
+    let records = read_topic(&svc.bootstrap(), &topic, 3, &[(2, offset)], Duration::from_secs(1)).await;
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].key, b"customer-7");
     assert_eq!(records[0].partition, 2);
@@ -126,7 +126,7 @@ async fn unicode_quotes_and_backslashes_round_trip_byte_for_byte() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["eventId"], event_id);
     let wanted = [(body["partition"].as_i64().unwrap() as i32, body["offset"].as_i64().unwrap())];
-    let records = read_topic(&svc.bootstrap(), &topic, 3, &wanted, Duration::from_secs(1));
+    let records = read_topic(&svc.bootstrap(), &topic, 3, &wanted, Duration::from_secs(1)).await;
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].key, event_id.as_bytes(), "key bytes are the eventId's UTF-8");
     let value: Value = serde_json::from_slice(&records[0].value).unwrap();

@@ -118,7 +118,7 @@ pub async fn serve_http_ceiling(port: u16) -> Res<()> {
             }),
         );
     // The service's listener, so both sides hold a burst of connections alike.
-    let listener = producer_reliability::server::startup::listen(([127, 0, 0, 1], port).into())?;
+    let listener = producer_reliability::server::http::listen(([127, 0, 0, 1], port).into())?;
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -57,7 +57,9 @@ async fn main() -> Res<()> {
     let external = std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok().filter(|s| !s.is_empty());
     let broker = match &external {
         Some(_) => None,
-        None => Some(EmbeddedBroker::start(None, None).await?),
+        None => {
+            Some(EmbeddedBroker::start(None, None, &producer_reliability::server::shutdown::Shutdown::new()).await?)
+        }
     };
     let bootstrap = external.clone().unwrap_or_else(|| broker.as_ref().map(|b| b.bootstrap()).unwrap_or_default());
     report.broker = match &external {

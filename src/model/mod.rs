@@ -8,8 +8,9 @@ mod request;
 mod status;
 
 pub use lab::{
-    FaultInput, FaultKind, FaultSpec, FaultStatus, LabParams, LabRunReport, LabRunRequest, LabRunState, Verification,
-    MAX_LAB_COUNT,
+    FaultInput, FaultKind, FaultParams, FaultSpec, FaultStatus, LabParams, LabRunReport, LabRunRequest, LabRunSpec,
+    LabRunState, Verification, DEFAULT_DELAY_MS, DEFAULT_PRODUCE_REQUESTS, DEFAULT_UNAVAILABLE_MS,
+    LAB_SOCKET_TIMEOUT_MS, MAX_LAB_COUNT,
 };
 pub use mode::{ProducerMode, SendMode};
 pub use request::{

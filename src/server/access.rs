@@ -1,9 +1,17 @@
 //! Who may produce, and where: the optional bearer token (`API_TOKEN`, compared in constant
 //! time) and the optional topic allow-list (`ALLOWED_TOPICS`, with `*` globs).
+//!
+//! The token is checked in one place for both doors: [`guard_api`] is a layer over the whole
+//! router that guards every path under `/api/` (REST and server functions alike), so a route
+//! added later is guarded without anyone remembering to.
 
 use super::config::{Config, Secret};
 use crate::error::AppError;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use wildmatch::WildMatch;
 
@@ -55,6 +63,35 @@ impl AccessPolicy {
             _ => Ok(()),
         }
     }
+}
+
+/// Whether a path is behind the token: everything under `/api/` (health checks, metrics and the
+/// pages stay open for probes and browsers).
+pub fn is_guarded(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// The layer's verdict on a request, kept in its extensions: a page rendered on the server
+/// calls the server functions in process, without a request of their own, and they read it
+/// (through `ui_api`'s one way to the state) instead of checking the token themselves.
+#[derive(Debug, Clone)]
+pub struct AccessVerdict(pub Result<(), AppError>);
+
+/// The layer: 401 for a guarded path without the right bearer token, in the shape of the door
+/// it was meant for (problem+json for REST, the typed error for a server function). Any other
+/// path (a page) goes on, with the verdict for what it renders.
+pub async fn guard_api(State(access): State<Arc<AccessPolicy>>, mut request: Request, next: Next) -> Response {
+    let verdict = access.check_token(request.headers());
+    let path = request.uri().path();
+    if let (Err(refused), true) = (&verdict, is_guarded(path)) {
+        return if crate::server::rest::is_rest_path(path) {
+            refused.clone().into_response()
+        } else {
+            crate::server::ui_api::error_response(refused.clone())
+        };
+    }
+    request.extensions_mut().insert(AccessVerdict(verdict));
+    next.run(request).await
 }
 
 #[cfg(test)]

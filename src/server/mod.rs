@@ -1,24 +1,29 @@
 //! Everything that runs only on the server (compiled with the `ssr` feature).
 //!
-//! - [`config`]: settings, read once from the environment or flags. [`access`]: token and topic policy.
-//! - [`startup`]: builds the parts, serves, and shuts down in order; [`startup::app`] is the router.
+//! - [`config`]: settings, read once from the environment or flags. [`access`]: the token layer
+//!   over every `/api` route, and the topic policy.
+//! - [`startup`]: builds the parts, serves, and shuts down in order; [`router::app`] is the router,
+//!   [`http`] the listener and connection loop; [`shutdown`] the one signal every task obeys.
 //! - [`send`]: the send core both doors call. [`status_store`]: bounded statuses.
-//! - [`kafka`]: producers, topics, the embedded broker and its health.
-//! - [`lab`]: the fault proxy, lab runs and the read-back verifier.
-//! - [`rest`]: the REST door (problem+json errors). [`metrics`]: Prometheus `/metrics`.
-//! - [`memory`]: gives a burst's freed memory back to the system.
-//! - [`pages`]: the pages and server-function routes. [`ui_api`]: the server side of the server functions.
+//! - [`kafka`]: the seam under the core, producers, topics, the embedded broker and its health.
+//! - [`lab`]: the lab core, the fault proxy, lab runs and the read-back verifier.
+//! - [`rest`]: the REST door (problem+json errors). [`ui_api`]: the server functions' door.
+//!   [`pages`]: the pages and server-function routes.
+//! - [`metrics`]: Prometheus `/metrics`. [`heap_trim`]: gives a burst's freed memory back.
 //! - [`telemetry`]: the service's logs.
 
 pub mod access;
 pub mod config;
+pub mod heap_trim;
+pub mod http;
 pub mod kafka;
 pub mod lab;
-pub mod memory;
 pub mod metrics;
 pub mod pages;
 pub mod rest;
+pub mod router;
 pub mod send;
+pub mod shutdown;
 pub mod startup;
 pub mod state;
 pub mod status_store;

@@ -13,7 +13,9 @@ use leptos::prelude::provide_context;
 use leptos_axum::LeptosRoutes;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
-    let router = Router::new().leptos_routes(state, Vec::new(), || ());
+    let router = Router::new()
+        .leptos_routes(state, Vec::new(), || ())
+        .route_layer(axum::middleware::from_fn(super::ui_api::server_fn_body_limit));
     Page::ROUTED
         .iter()
         .fold(router, |router, &(path, page)| {

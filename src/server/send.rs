@@ -1,16 +1,15 @@
 //! The send core: the one place a send is validated, routed to its producer, and tracked.
-//! The REST API and the server functions both call [`SendService`]; neither adds logic.
+//! The REST API and the server functions both call [`SendService`]; neither adds logic. Below
+//! it, Kafka is reached only through the seam's traits ([`RecordProducer`], [`TopicCatalog`]).
 
 use super::access::AccessPolicy;
 use crate::error::AppError;
 use crate::model::{
     DeliveryState, Field, SendAccepted, SendMode, SendOutcome, SendParams, SendReceipt, SendRequest, SendStatus,
 };
-use crate::server::kafka::{
-    describe_kafka_error, is_timeout, DeliveryReport, DeliveryTicket, ProducerPair, TopicRegistry,
-};
-use crate::server::metrics::Outcome;
-use crate::server::status_store::{StatusStore, RECENT_LIMIT};
+use crate::server::kafka::{DeliveryReport, DeliveryTicket, OutgoingRecord, RecordProducer, TopicCatalog};
+use crate::server::metrics::{Outcome, SendMetrics};
+use crate::server::status_store::{StatusStore, StoreFull, RECENT_LIMIT};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,7 +46,7 @@ fn record_value(req: &SendRequest) -> Result<Vec<u8>, AppError> {
     .map_err(|e| AppError::internal(format!("cannot serialise the record: {e}")))
 }
 
-/// The PENDING status of a record not yet in librdkafka's hands: forgotten if the hand-over
+/// The PENDING status of a record not yet in the producer's hands: forgotten if the hand-over
 /// fails, or if the caller goes away while the send waits for room in a full queue, so no status
 /// stays PENDING for a record that was never sent.
 struct Unsent<'a> {
@@ -64,12 +63,19 @@ impl Drop for Unsent<'_> {
     }
 }
 
+/// What the send core reaches Kafka through.
+#[derive(Clone)]
+pub struct KafkaPorts {
+    pub producers: Arc<dyn RecordProducer>,
+    pub topics: Arc<dyn TopicCatalog>,
+}
+
 #[derive(Clone)]
 pub struct SendService {
-    producers: Arc<ProducerPair>,
-    topics: Arc<TopicRegistry>,
+    kafka: KafkaPorts,
     store: Arc<StatusStore>,
     access: Arc<AccessPolicy>,
+    metrics: Arc<SendMetrics>,
     default_topic: Arc<str>,
     /// Bound on a synchronous wait: librdkafka's own delivery timeout, plus a margin.
     sync_wait: Duration,
@@ -77,18 +83,18 @@ pub struct SendService {
 
 impl SendService {
     pub fn new(
-        producers: Arc<ProducerPair>,
-        topics: Arc<TopicRegistry>,
+        kafka: KafkaPorts,
         store: Arc<StatusStore>,
         access: Arc<AccessPolicy>,
+        metrics: Arc<SendMetrics>,
         default_topic: &str,
         delivery_timeout: Duration,
     ) -> Self {
         Self {
-            producers,
-            topics,
+            kafka,
             store,
             access,
+            metrics,
             default_topic: default_topic.into(),
             sync_wait: delivery_timeout + Duration::from_secs(5),
         }
@@ -102,16 +108,12 @@ impl SendService {
         &self.store
     }
 
-    pub fn producers(&self) -> &Arc<ProducerPair> {
-        &self.producers
+    pub fn producers(&self) -> &Arc<dyn RecordProducer> {
+        &self.kafka.producers
     }
 
-    pub fn topics(&self) -> &Arc<TopicRegistry> {
-        &self.topics
-    }
-
-    pub fn access(&self) -> &Arc<AccessPolicy> {
-        &self.access
+    pub fn topics(&self) -> &Arc<dyn TopicCatalog> {
+        &self.kafka.topics
     }
 
     /// Validates what a caller typed and sends it.
@@ -127,7 +129,7 @@ impl SendService {
         let (request_id, started, report) = self
             .enqueue_checked(&req)
             .await
-            .inspect_err(|_| self.producers.metrics().record(req.mode, req.send_mode, Outcome::Rejected))?;
+            .inspect_err(|_| self.metrics.record(req.mode, req.send_mode, Outcome::Rejected))?;
         let Some(report) = report else {
             return Ok(SendOutcome::Accepted(SendAccepted {
                 request_id,
@@ -140,19 +142,7 @@ impl SendService {
                 partition: req.partition,
             }));
         };
-        let (partition, offset) = match tokio::time::timeout(self.sync_wait, report).await {
-            Ok(Ok(Ok(delivered))) => delivered,
-            Ok(Ok(Err(error))) => {
-                let message = format!("Delivery to '{}' failed: {}", req.topic, describe_kafka_error(&error));
-                return Err(if is_timeout(&error) { AppError::Timeout { message } } else { AppError::broker(message) });
-            }
-            Ok(Err(_)) => return Err(AppError::internal("the producer was closed before it reported the delivery")),
-            Err(_) => {
-                return Err(AppError::Timeout {
-                    message: format!("The send timed out: no delivery report from Kafka within {:?}", self.sync_wait),
-                })
-            }
-        };
+        let (partition, offset) = self.await_report(&req.topic, report).await?;
         Ok(SendOutcome::Delivered(SendReceipt {
             request_id,
             event_id: req.event_id,
@@ -166,10 +156,29 @@ impl SendService {
         }))
     }
 
+    /// The broker's acknowledgement of a sync send, within the bound, or the error to answer.
+    async fn await_report(
+        &self,
+        topic: &str,
+        report: oneshot::Receiver<DeliveryReport>,
+    ) -> Result<(i32, i64), AppError> {
+        match tokio::time::timeout(self.sync_wait, report).await {
+            Ok(Ok(Ok(delivered))) => Ok(delivered),
+            Ok(Ok(Err(failure))) => {
+                let message = format!("Delivery to '{topic}' failed: {}", failure.message);
+                Err(if failure.timed_out { AppError::Timeout { message } } else { AppError::broker(message) })
+            }
+            Ok(Err(_)) => Err(AppError::internal("the producer was closed before it reported the delivery")),
+            Err(_) => Err(AppError::Timeout {
+                message: format!("The send timed out: no delivery report from Kafka within {:?}", self.sync_wait),
+            }),
+        }
+    }
+
     /// The topic may be used, exists (created if missing), and has the partition asked for.
     async fn check_destination(&self, req: &SendRequest) -> Result<(), AppError> {
         self.access.check_topic(&req.topic)?;
-        let partitions = self.topics.ensure(&req.topic).await?;
+        let partitions = self.kafka.topics.partitions(&req.topic).await?;
         match req.partition.filter(|p| *p >= partitions) {
             Some(partition) => Err(AppError::UnknownPartition { topic: req.topic.clone(), partition, partitions }),
             None => Ok(()),
@@ -187,19 +196,7 @@ impl SendService {
         let value = record_value(req)?;
         let request_id = Uuid::new_v4();
         let accepted = Instant::now();
-        self.store.insert(SendStatus {
-            request_id,
-            state: DeliveryState::Pending,
-            event_id: req.event_id.clone(),
-            mode: req.mode,
-            send_mode: req.send_mode,
-            topic: req.topic.clone(),
-            key: req.key.clone(),
-            partition: None,
-            offset: None,
-            error: None,
-            latency_ms: None,
-        });
+        self.store.insert(pending_status(request_id, req)).map_err(store_full)?;
         let (waiter, report) = match req.send_mode {
             SendMode::Sync => {
                 let (tx, rx) = oneshot::channel();
@@ -209,8 +206,8 @@ impl SendService {
         };
         let ticket = Box::new(DeliveryTicket { request_id, send_mode: req.send_mode, accepted, waiter });
         let mut unsent = Unsent { store: &self.store, request_id, handed_over: false };
-        let producer = self.producers.get(req.mode);
-        producer.send(&req.topic, &req.key, &value, req.partition, ticket).await?;
+        let record = OutgoingRecord { topic: &req.topic, key: &req.key, value: &value, partition: req.partition };
+        self.kafka.producers.send(req.mode, record, ticket).await?;
         unsent.handed_over = true;
         Ok((request_id, accepted, report))
     }
@@ -232,5 +229,32 @@ impl SendService {
     /// The latest sends of this server, newest first.
     pub fn recent(&self) -> Vec<SendStatus> {
         self.store.recent(RECENT_LIMIT)
+    }
+}
+
+fn pending_status(request_id: Uuid, req: &SendRequest) -> SendStatus {
+    SendStatus {
+        request_id,
+        state: DeliveryState::Pending,
+        event_id: req.event_id.clone(),
+        mode: req.mode,
+        send_mode: req.send_mode,
+        topic: req.topic.clone(),
+        key: req.key.clone(),
+        partition: None,
+        offset: None,
+        error: None,
+        latency_ms: None,
+    }
+}
+
+fn store_full(full: StoreFull) -> AppError {
+    AppError::Overloaded {
+        message: format!(
+            "Every one of the {} statuses kept (STATUS_STORE_CAPACITY) is a send still waiting for its delivery \
+             report; none is forgotten, so this send is refused: retry shortly",
+            full.capacity
+        ),
+        retry_after_secs: 1,
     }
 }

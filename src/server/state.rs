@@ -1,9 +1,11 @@
-//! What every request handler (REST or server function) reaches: the send core and the broker.
-//! Cloned for every request, so it is one reference-counted pointer.
+//! What every request handler (REST or server function) reaches: the send core, the lab, the
+//! broker's health and the metrics. Cloned for every request, so it is one reference-counted
+//! pointer.
 
 use crate::model::BrokerInfo;
+use crate::server::access::AccessPolicy;
 use crate::server::kafka::{BrokerMonitor, KafkaSettings};
-use crate::server::lab::LabRunner;
+use crate::server::lab::LabService;
 use crate::server::metrics::Metrics;
 use crate::server::send::SendService;
 use axum::extract::FromRef;
@@ -19,8 +21,9 @@ pub struct AppParts {
     pub send: SendService,
     pub broker: Arc<BrokerMonitor>,
     pub kafka: Arc<KafkaSettings>,
-    pub lab: Arc<LabRunner>,
+    pub lab: Arc<LabService>,
     pub metrics: Arc<Metrics>,
+    pub access: Arc<AccessPolicy>,
 }
 
 impl AppState {
@@ -30,7 +33,8 @@ impl AppState {
 
     /// The broker as both doors describe it: kind, readiness, topics, last producer failure.
     pub async fn broker_info(&self) -> BrokerInfo {
-        self.broker.info(self.send.topics(), self.send.default_topic(), self.send.producers().last_fatal()).await
+        let last_failure = self.send.producers().last_failure();
+        self.broker.info(self.send.topics().as_ref(), self.send.default_topic(), last_failure).await
     }
 }
 

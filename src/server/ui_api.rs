@@ -1,9 +1,15 @@
-//! The server side of the server functions: reaches the shared state, calls the send core,
-//! and maps an [`AppError`] to its HTTP status (in one place, as the REST door does).
+//! The server side of the server functions: reaches the shared state and calls the same cores as
+//! the REST door (send, lab); errors keep their typed shape, with the HTTP status each
+//! [`AppError`] carries, decided in one place. The token is checked before any of this runs, by
+//! `access::guard_api`, whose verdict [`state`] enforces for calls made while a page renders.
 
+use super::access::AccessVerdict;
+use super::lab::Wait;
 use super::state::AppState;
 use crate::error::AppError;
-use crate::model::{BrokerInfo, FaultStatus, LabParams, LabRunReport, SendOutcome, SendParams, SendStatus};
+use crate::model::{
+    BrokerInfo, FaultParams, FaultStatus, LabParams, LabRunReport, SendOutcome, SendParams, SendStatus,
+};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::request::Parts;
@@ -13,12 +19,22 @@ use axum::response::{IntoResponse, Response};
 use leptos::prelude::*;
 use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 
-/// The shared state, once the caller passed the access check (`API_TOKEN`, when set).
+/// The one way a server function reaches the application: only with the access layer's
+/// verdict granted (an HTTP call that was refused never gets here; a page rendered without the
+/// token gets 401 for the data it would show). No verdict at all reads as refused.
 fn state() -> Result<AppState, AppError> {
     let state = use_context::<AppState>().ok_or_else(|| AppError::internal("the application state is missing"))?;
-    if state.send.access().requires_token() {
-        let headers = use_context::<Parts>().map(|p| p.headers).unwrap_or_default();
-        state.send.access().check_token(&headers)?;
+    if state.access.requires_token() {
+        let verdict = use_context::<Parts>().and_then(|p| p.extensions.get::<AccessVerdict>().cloned());
+        match verdict {
+            Some(AccessVerdict(Ok(()))) => {}
+            Some(AccessVerdict(Err(refused))) => return Err(refused),
+            None => {
+                return Err(AppError::Unauthorized {
+                    message: "This service requires 'Authorization: Bearer <API_TOKEN>'".into(),
+                })
+            }
+        }
     }
     Ok(state)
 }
@@ -28,6 +44,22 @@ fn is_form_post() -> bool {
     use_context::<Parts>()
         .and_then(|p| p.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
         .unwrap_or(false)
+}
+
+/// A typed error as a server function answers it: its JSON, with its status and headers.
+pub fn error_response(error: AppError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(&error).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = (status, body).into_response();
+    decorate(response.headers_mut(), &error);
+    response
+}
+
+fn decorate(headers: &mut axum::http::HeaderMap, error: &AppError) {
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let AppError::Overloaded { retry_after_secs, .. } = error {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+    }
 }
 
 /// The server-function error boundary, as an axum middleware: Leptos answers every typed
@@ -47,65 +79,59 @@ pub async fn server_fn_error_status(request: Request, next: Next) -> Response {
     };
     if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
         parts.status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if let AppError::Overloaded { retry_after_secs, .. } = error {
-            parts.headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-        }
-        parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        decorate(&mut parts.headers, &error);
     }
     Response::from_parts(parts, Body::from(bytes))
 }
 
-pub async fn send_event(params: SendParams) -> Result<SendOutcome, AppError> {
-    let result = match state() {
-        Ok(state) => state.send.send(&params).await,
-        Err(e) => Err(e),
-    };
-    if let Ok(outcome) = &result {
-        if is_form_post() {
-            leptos_axum::redirect(&format!("/?sent={}", outcome.request_id()));
-        }
+/// A server function's body is bounded like a REST one: a declared oversize is drained and
+/// refused with 413, and a body without a declared length stops being read at the limit.
+pub async fn server_fn_body_limit(request: Request, next: Next) -> Response {
+    use crate::server::rest::body::{read_limited, BODY_LIMIT};
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return match read_limited(request, BODY_LIMIT).await {
+            Err(refused) => error_response(refused),
+            Ok(_) => error_response(AppError::internal("an oversized body was read whole")),
+        };
     }
-    result
+    next.run(request.map(|body| Body::new(http_body_util::Limited::new(body, BODY_LIMIT)))).await
+}
+
+pub async fn send_event(params: SendParams) -> Result<SendOutcome, AppError> {
+    let outcome = state()?.send.send(&params).await?;
+    if is_form_post() {
+        leptos_axum::redirect(&format!("/?sent={}", outcome.request_id()));
+    }
+    Ok(outcome)
 }
 
 pub fn get_status(request_id: Option<String>) -> Result<SendStatus, AppError> {
-    state().and_then(|s| s.send.status(request_id.as_deref()))
+    state()?.send.status(request_id.as_deref())
 }
 
 pub fn recent_sends() -> Result<Vec<SendStatus>, AppError> {
-    state().map(|s| s.send.recent())
+    Ok(state()?.send.recent())
 }
 
 pub async fn broker_info() -> Result<BrokerInfo, AppError> {
-    let result = match state() {
-        Ok(s) => Ok(s.broker_info().await),
-        Err(e) => Err(e),
-    };
-    result
+    Ok(state()?.broker_info().await)
 }
 
-pub fn start_lab_run(params: LabParams) -> Result<LabRunReport, AppError> {
-    let result = state().and_then(|s| {
-        let request = params.validate()?;
-        let record = s.lab.enqueue(&request)?;
-        let queued = record.lock().clone();
-        drop(s.lab.spawn(record));
-        Ok(queued)
-    });
-    result
+/// The run is queued and answered at once; the page polls [`lab_runs`] for its progress.
+pub async fn start_lab_run(params: LabParams) -> Result<LabRunReport, AppError> {
+    state()?.lab.start(&params, Wait::No).await
 }
 
 pub fn lab_runs() -> Result<Vec<LabRunReport>, AppError> {
-    state().map(|s| s.lab.list())
+    Ok(state()?.lab.list())
 }
 
 pub fn fault_status() -> Result<FaultStatus, AppError> {
-    state().map(|s| s.lab.fault_status())
+    Ok(state()?.lab.fault_status())
 }
 
-pub fn set_fault(params: LabParams) -> Result<FaultStatus, AppError> {
-    state().and_then(|s| {
-        let request = params.validate()?;
-        s.lab.set_fault(&request.fault.spec())
-    })
+pub fn set_fault(params: FaultParams) -> Result<FaultStatus, AppError> {
+    state()?.lab.set_fault(&params)
 }

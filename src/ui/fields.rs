@@ -46,13 +46,16 @@ pub fn TextField(
     }
 }
 
+/// One radio option: its value, its label, and an optional line of explanation.
+pub type RadioOption = (&'static str, &'static str, Option<&'static str>);
+
 /// A group of radio buttons bound to `value`; each option may carry a line of explanation.
 #[component]
 pub fn RadioGroup(
     name: &'static str,
     legend: &'static str,
     value: RwSignal<String>,
-    options: Vec<(&'static str, &'static str, Option<&'static str>)>,
+    options: Vec<RadioOption>,
 ) -> impl IntoView {
     view! {
         <fieldset class="radio-group">

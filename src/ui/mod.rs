@@ -6,8 +6,6 @@ pub mod event_id;
 pub mod fields;
 pub mod home;
 pub mod lab;
-pub mod lab_explain;
-pub mod lab_results;
 pub mod live_list;
 pub mod poll;
 pub mod recent_sends;

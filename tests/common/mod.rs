@@ -2,6 +2,8 @@
 //! checks what actually landed in a topic.
 #![allow(dead_code)]
 
+pub mod in_memory;
+
 use clap::Parser;
 use producer_reliability::server::config::Config;
 use producer_reliability::server::kafka::EmbeddedBroker;
@@ -70,7 +72,9 @@ where
 
 /// A Tansu broker the test owns, outliving the service under test.
 pub async fn start_broker() -> EmbeddedBroker {
-    EmbeddedBroker::start(None, None).await.expect("Tansu starts (is it installed?)")
+    EmbeddedBroker::start(None, None, &producer_reliability::server::shutdown::Shutdown::new())
+        .await
+        .expect("Tansu starts (is it installed?)")
 }
 
 pub fn random_topic(prefix: &str) -> String {
@@ -107,7 +111,8 @@ impl TestService {
 
 /// Reads `topic` back with the service's own verifier reader: until every `(partition, offset)`
 /// in `wanted` was seen and `quiet` passed with nothing new (never trusting the high watermark).
-pub fn read_topic(
+/// The reader blocks, so it runs on a blocking thread, off the test's runtime workers.
+pub async fn read_topic(
     bootstrap: &str,
     topic: &str,
     partitions: i32,
@@ -121,7 +126,11 @@ pub fn read_topic(
         *e = (*e).max(*o);
     }
     let bound = ReadBound { acked_offsets, quiet, max_wait: Duration::from_secs(60) };
-    read_back(&settings, topic, partitions, &bound).expect("read back")
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || read_back(&settings, &topic, partitions, &bound))
+        .await
+        .expect("read-back task")
+        .expect("read back")
 }
 
 /// The release-shaped binary, started as a user would, with its log captured.
@@ -196,7 +205,12 @@ impl RunningBinary {
         }
     }
 
-    /// Waits for the exit; returns its status and the whole log (stdout then stderr).
+    /// [`RunningBinary::finish`] on a blocking thread, for async tests.
+    pub async fn finish_async(self) -> (std::process::ExitStatus, String) {
+        tokio::task::spawn_blocking(move || self.finish()).await.expect("waiting for the service")
+    }
+
+    /// Waits for the exit; returns its status and the whole log (stdout then stderr). Blocking.
     pub fn finish(mut self) -> (std::process::ExitStatus, String) {
         let status = self.child.wait().expect("exit status");
         let mut log = self.head;

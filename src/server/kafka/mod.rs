@@ -1,15 +1,25 @@
-//! Everything that talks to Kafka: settings, the producer pair, topics, the embedded broker.
+//! Everything that talks to Kafka: the seam the send core sees ([`port`]), where delivery
+//! reports go ([`reports`]), the rdkafka producers and admin client behind it, an in-memory
+//! stand-in for tests, settings, the embedded broker and its health.
 
+mod in_memory;
 mod monitor;
 mod pair;
+mod port;
 mod producers;
+mod reports;
 mod settings;
 mod supervisor;
+mod tansu_process;
 mod topics;
 
-pub use monitor::{BrokerMonitor, Readiness};
+pub use in_memory::{InMemoryKafka, StoredRecord};
+pub use monitor::{BrokerMonitor, KafkaParts, Readiness};
 pub use pair::ProducerPair;
-pub use producers::{describe_kafka_error, is_timeout, DeliveryReport, DeliveryTicket, KafkaProducer};
+pub use port::{OutgoingRecord, RecordProducer, TopicCatalog};
+pub use producers::{describe_kafka_error, failure, is_timeout, KafkaProducer};
+pub use reports::{DeliveryFailure, DeliveryReport, DeliveryReports, DeliveryTicket};
 pub use settings::KafkaSettings;
-pub use supervisor::{BrokerLife, EmbeddedBroker, TANSU_INSTALL_HINT};
+pub use supervisor::{BrokerLife, EmbeddedBroker};
+pub use tansu_process::{BrokerError, TANSU_INSTALL_HINT};
 pub use topics::TopicRegistry;

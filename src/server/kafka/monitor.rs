@@ -1,12 +1,14 @@
 //! Knows whether the broker answers: probed in the background so that `/health/ready` and the
 //! UI's badge answer at once, and so that an embedded broker's restart empties the topic cache.
 
+use super::port::{RecordProducer, TopicCatalog};
 use super::supervisor::BrokerLife;
-use super::{ProducerPair, TopicRegistry};
 use crate::model::{BrokerInfo, BrokerKind};
+use crate::server::shutdown::Shutdown;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 const PROBE_WHEN_READY: Duration = Duration::from_secs(5);
 const PROBE_WHEN_DOWN: Duration = Duration::from_millis(500);
@@ -22,21 +24,21 @@ pub struct BrokerMonitor {
     kind: BrokerKind,
     bootstrap: String,
     readiness: watch::Receiver<Readiness>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl BrokerMonitor {
+    /// Probes until shutdown.
     pub fn spawn(
         kind: BrokerKind,
         bootstrap: String,
-        topics: Arc<TopicRegistry>,
-        producers: Arc<ProducerPair>,
+        kafka: KafkaParts,
         life: Option<watch::Receiver<BrokerLife>>,
+        shutdown: &Shutdown,
     ) -> Self {
         let waiting = format!("Kafka at {bootstrap} has not answered yet");
         let (tx, readiness) = watch::channel(Readiness { ready: false, reason: Some(waiting) });
-        let task = tokio::spawn(probe_loop(topics, producers, life, tx));
-        Self { kind, bootstrap, readiness, task }
+        shutdown.spawn(probe_loop(kafka, life, tx, shutdown.token()));
+        Self { kind, bootstrap, readiness }
     }
 
     pub fn kind(&self) -> BrokerKind {
@@ -60,7 +62,7 @@ impl BrokerMonitor {
 
     pub async fn info(
         &self,
-        topics: &TopicRegistry,
+        topics: &dyn TopicCatalog,
         default_topic: &str,
         last_producer_error: Option<String>,
     ) -> BrokerInfo {
@@ -76,44 +78,39 @@ impl BrokerMonitor {
             last_producer_error,
         }
     }
+}
 
-    pub fn stop(&self) {
-        self.task.abort();
-    }
+/// What the probe watches and renews.
+pub struct KafkaParts {
+    pub topics: Arc<dyn TopicCatalog>,
+    pub producers: Arc<dyn RecordProducer>,
 }
 
 async fn probe_loop(
-    topics: Arc<TopicRegistry>,
-    producers: Arc<ProducerPair>,
+    kafka: KafkaParts,
     mut life: Option<watch::Receiver<BrokerLife>>,
     tx: watch::Sender<Readiness>,
+    stop: CancellationToken,
 ) {
     let mut generation = life.as_ref().map(|l| l.borrow().generation);
     let mut was_ever_ready = false;
     loop {
-        let process_down = life.as_ref().and_then(|l| {
-            let l = l.borrow();
-            (!l.alive).then(|| l.reason.clone().unwrap_or_else(|| "the embedded broker is down".into()))
-        });
+        // An embedded broker that restarted came back empty: its topics are gone.
         let current = life.as_ref().map(|l| l.borrow().generation);
         if current != generation {
-            topics.forget(None);
+            kafka.topics.forget(None);
             generation = current;
         }
-        let next = match process_down {
-            Some(reason) => Readiness { ready: false, reason: Some(reason) },
-            None => match topics.probe().await {
-                Ok(()) => Readiness { ready: true, reason: None },
-                Err(e) => Readiness { ready: false, reason: Some(e.to_string()) },
-            },
+        let next = tokio::select! {
+            _ = stop.cancelled() => return,
+            next = readiness(&kafka, life.as_ref()) => next,
         };
-        let was_ready = tx.borrow().ready;
-        if next.ready && !was_ready {
+        if next.ready && !tx.borrow().ready {
             // Whatever came back may have lost its state (an in-memory broker always does):
             // topics are checked again, and the idempotent producer starts a new session.
-            topics.forget(None);
+            kafka.topics.forget(None);
             if was_ever_ready {
-                producers.renew_after_outage().await;
+                kafka.producers.renew_after_outage().await;
             }
             was_ever_ready = true;
         }
@@ -125,13 +122,36 @@ async fn probe_loop(
         }
         let pause = if next.ready { PROBE_WHEN_READY } else { PROBE_WHEN_DOWN };
         tx.send_replace(next);
-        match life.as_mut() {
-            Some(l) => {
-                if let Ok(Err(_)) = tokio::time::timeout(pause, l.changed()).await {
-                    tokio::time::sleep(pause).await;
-                }
-            }
-            None => tokio::time::sleep(pause).await,
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
+            _ = life_changed(life.as_mut()) => {}
         }
+    }
+}
+
+/// Down with its reason while the embedded broker's process is down; else what a probe says.
+async fn readiness(kafka: &KafkaParts, life: Option<&watch::Receiver<BrokerLife>>) -> Readiness {
+    let process_down = life.and_then(|l| {
+        let l = l.borrow();
+        (!l.alive).then(|| l.reason.clone().unwrap_or_else(|| "the embedded broker is down".into()))
+    });
+    if let Some(reason) = process_down {
+        return Readiness { ready: false, reason: Some(reason) };
+    }
+    match kafka.topics.probe().await {
+        Ok(()) => Readiness { ready: true, reason: None },
+        Err(e) => Readiness { ready: false, reason: Some(e.to_string()) },
+    }
+}
+
+/// Resolves when the embedded broker's life changes; never without one.
+async fn life_changed(life: Option<&mut watch::Receiver<BrokerLife>>) {
+    let changed = match life {
+        Some(l) => l.changed().await.is_ok(),
+        None => false,
+    };
+    if !changed {
+        std::future::pending::<()>().await;
     }
 }

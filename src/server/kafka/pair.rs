@@ -2,13 +2,16 @@
 //! recovery: a producer that hits a fatal error (e.g. OUT_OF_ORDER_SEQUENCE on an idempotent
 //! producer) is replaced at once; what it still held is answered with ERROR, never left PENDING.
 
+use super::port::{OutgoingRecord, RecordProducer, TopicCatalog};
 use super::producers::{KafkaProducer, ReportSinks};
+use super::reports::{DeliveryReports, DeliveryTicket};
 use super::settings::KafkaSettings;
-use super::topics::TopicRegistry;
+use crate::error::AppError;
 use crate::model::ProducerMode;
-use crate::server::metrics::SendMetrics;
-use crate::server::status_store::StatusStore;
+use crate::server::shutdown::Shutdown;
 use arc_swap::ArcSwap;
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use parking_lot::Mutex;
 use rdkafka::error::KafkaError;
 use std::sync::Arc;
@@ -30,12 +33,11 @@ pub struct ProducerPair {
 impl ProducerPair {
     pub fn new(
         settings: &KafkaSettings,
-        store: Arc<StatusStore>,
-        topics: Arc<TopicRegistry>,
-        metrics: Arc<SendMetrics>,
+        reports: Arc<DeliveryReports>,
+        topics: Arc<dyn TopicCatalog>,
     ) -> Result<Self, KafkaError> {
         let (fatal, fatal_rx) = mpsc::unbounded_channel();
-        let sinks = ReportSinks { store, topics, metrics, fatal };
+        let sinks = ReportSinks { reports, topics, fatal };
         Ok(Self {
             plain: ArcSwap::from_pointee(KafkaProducer::new(settings, ProducerMode::Plain, sinks.clone())?),
             idempotent: ArcSwap::from_pointee(KafkaProducer::new(settings, ProducerMode::Idempotent, sinks.clone())?),
@@ -57,62 +59,32 @@ impl ProducerPair {
         self.slot(mode).load_full()
     }
 
-    /// Records of both producers not yet reported.
-    pub fn in_flight(&self) -> i32 {
-        ProducerMode::ALL.iter().map(|m| self.get(*m).in_flight()).sum()
-    }
-
-    /// Flushes both producers within `timeout` in all; returns how many records remain.
-    pub fn flush(&self, timeout: Duration) -> i32 {
-        let deadline = std::time::Instant::now() + timeout;
-        ProducerMode::ALL
-            .iter()
-            .map(|m| self.get(*m).flush(deadline.saturating_duration_since(std::time::Instant::now())))
-            .sum()
-    }
-
-    /// Where both producers count their sends.
-    pub fn metrics(&self) -> &Arc<SendMetrics> {
-        &self.sinks.metrics
-    }
-
-    /// The last fatal producer error and what was done about it, for readiness and the UI.
-    pub fn last_fatal(&self) -> Option<String> {
-        self.last_fatal.lock().clone()
-    }
-
-    /// Starts replacing producers that report a fatal error. Call once.
-    pub fn watch_fatal_errors(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
-        let mut rx = self.fatal_rx.lock().take()?;
-        let pair = Arc::downgrade(self);
-        Some(tokio::spawn(async move {
-            while let Some(mode) = rx.recv().await {
-                let Some(pair) = pair.upgrade() else { return };
+    /// Replaces producers that report a fatal error, until shutdown. Call once.
+    pub fn watch_fatal_errors(self: &Arc<Self>, shutdown: &Shutdown) {
+        let Some(mut rx) = self.fatal_rx.lock().take() else { return };
+        let pair = self.clone();
+        let stop = shutdown.token();
+        shutdown.spawn(async move {
+            loop {
+                let mode = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    mode = rx.recv() => match mode { Some(m) => m, None => return },
+                };
                 pair.replace_if_fatal(mode).await;
             }
-        }))
+        });
     }
 
     async fn replace_if_fatal(&self, mode: ProducerMode) {
         // librdkafka may report one fatal error more than once: replace only a failed producer.
         let Some(cause) = self.get(mode).fatal_error() else { return };
         tracing::error!(%mode, %cause, "fatal producer error: replacing the producer; its unsent records end in ERROR");
-        if self.replace(mode).await {
-            *self.last_fatal.lock() = Some(format!(
-                "{mode} producer hit a fatal error ({cause}) at {} and was replaced",
-                crate::server::send::now_rfc3339().unwrap_or_default()
-            ));
+        let at = crate::server::send::now_rfc3339().unwrap_or_default();
+        *self.last_fatal.lock() = Some(if self.replace(mode).await {
+            format!("{mode} producer hit a fatal error ({cause}) at {at} and was replaced")
         } else {
-            *self.last_fatal.lock() = Some(format!("{mode} producer: fatal error {cause}; its replacement failed"));
-        }
-    }
-
-    /// Starts the idempotent producer afresh after the broker came back from an outage: a
-    /// broker that lost its state (an in-memory one always does) no longer knows the old
-    /// producer id, and librdkafka would retry against it until every send times out.
-    pub async fn renew_after_outage(&self) {
-        tracing::info!("broker back after an outage: renewing the idempotent producer's session");
-        self.replace(ProducerMode::Idempotent).await;
+            format!("{mode} producer: fatal error {cause}; its replacement failed")
+        });
     }
 
     /// Swaps in a new producer, then lets the old one report what it had sent and fail (with a
@@ -131,9 +103,46 @@ impl ProducerPair {
     }
 
     /// Raises a fatal error in a producer, as librdkafka would on a broker's fatal answer.
-    /// Only for tests of the recovery path.
-    #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub fn inject_fatal_error(&self, mode: ProducerMode) {
         self.get(mode).inject_fatal_error();
+    }
+}
+
+impl RecordProducer for ProducerPair {
+    fn send<'a>(
+        &'a self,
+        mode: ProducerMode,
+        record: OutgoingRecord<'a>,
+        ticket: Box<DeliveryTicket>,
+    ) -> BoxFuture<'a, Result<(), AppError>> {
+        async move { self.get(mode).send(record, ticket).await }.boxed()
+    }
+
+    fn in_flight(&self) -> i32 {
+        ProducerMode::ALL.iter().map(|m| self.get(*m).in_flight()).sum()
+    }
+
+    fn flush(&self, timeout: Duration) -> i32 {
+        let deadline = std::time::Instant::now() + timeout;
+        ProducerMode::ALL
+            .iter()
+            .map(|m| self.get(*m).flush(deadline.saturating_duration_since(std::time::Instant::now())))
+            .sum()
+    }
+
+    fn last_failure(&self) -> Option<String> {
+        self.last_fatal.lock().clone()
+    }
+
+    /// A broker that lost its state (an in-memory one always does) no longer knows the old
+    /// producer id, and librdkafka would retry against it until every send times out: the
+    /// idempotent producer starts a new session.
+    fn renew_after_outage(&self) -> BoxFuture<'_, ()> {
+        async move {
+            tracing::info!("broker back after an outage: renewing the idempotent producer's session");
+            self.replace(ProducerMode::Idempotent).await;
+        }
+        .boxed()
     }
 }

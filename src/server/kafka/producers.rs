@@ -1,43 +1,28 @@
-//! The two long-lived producers (plain and idempotent), one of each per process, and the
-//! delivery path that turns librdkafka's reports into statuses.
+//! One rdkafka producer of one mode, and the path that turns librdkafka's delivery reports into
+//! [`DeliveryReports`]. Two live per process (plain and idempotent), held by [`super::ProducerPair`].
 
+use super::port::{OutgoingRecord, TopicCatalog};
+use super::reports::{DeliveryFailure, DeliveryReport, DeliveryReports, DeliveryTicket};
 use super::settings::KafkaSettings;
-use super::topics::TopicRegistry;
 use crate::error::AppError;
-use crate::model::{ProducerMode, SendMode};
-use crate::server::metrics::{Outcome, SendMetrics};
-use crate::server::status_store::{Delivered, StatusStore};
+use crate::model::ProducerMode;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
 use rdkafka::{ClientContext, Message, Statistics};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
+use tokio::sync::mpsc;
 
-/// What a delivery report answers to a caller that waits for it.
-pub type DeliveryReport = Result<(i32, i64), KafkaError>;
-
-/// Travels with each record through librdkafka and comes back in its delivery report.
-pub struct DeliveryTicket {
-    pub request_id: Uuid,
-    pub send_mode: SendMode,
-    pub accepted: Instant,
-    /// Set for a synchronous send: the caller awaiting the broker's acknowledgement.
-    pub waiter: Option<oneshot::Sender<DeliveryReport>>,
-}
-
-/// Where a producer's reports go: statuses, the topic cache, and the fatal-error watch.
+/// Where a producer's reports and signals go.
 #[derive(Clone)]
 pub struct ReportSinks {
-    pub store: Arc<StatusStore>,
-    pub topics: Arc<TopicRegistry>,
-    pub metrics: Arc<SendMetrics>,
+    pub reports: Arc<DeliveryReports>,
+    pub topics: Arc<dyn TopicCatalog>,
+    /// A producer that may have failed for good: the pair checks it and replaces it.
     pub fatal: mpsc::UnboundedSender<ProducerMode>,
 }
 
-/// Routes delivery reports to the status store (and to a waiting caller), logs client errors,
-/// signals fatal ones so the producer gets replaced, and forgets topics the broker lost.
+/// Routes delivery reports, logs client errors, signals fatal ones, forgets lost topics.
 pub struct ReportingContext {
     mode: ProducerMode,
     sinks: ReportSinks,
@@ -59,7 +44,7 @@ impl ClientContext for ReportingContext {
     }
 
     fn stats(&self, statistics: Statistics) {
-        self.sinks.metrics.record_stats(self.mode, &statistics);
+        self.sinks.reports.metrics().record_stats(self.mode, &statistics);
     }
 }
 
@@ -67,8 +52,8 @@ impl ProducerContext for ReportingContext {
     type DeliveryOpaque = Box<DeliveryTicket>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, ticket: Self::DeliveryOpaque) {
-        let report: DeliveryReport = match result {
-            Ok(msg) => Ok((msg.partition(), msg.offset())),
+        let (topic, report): (&str, DeliveryReport) = match result {
+            Ok(msg) => (msg.topic(), Ok((msg.partition(), msg.offset()))),
             Err((error, msg)) => {
                 match error.rdkafka_error_code() {
                     // After a fatal error librdkafka fails what it queued: have the producer checked.
@@ -81,34 +66,16 @@ impl ProducerContext for ReportingContext {
                     }
                     _ => {}
                 }
-                Err(error.clone())
+                (msg.topic(), Err(failure(error)))
             }
         };
-        let latency = ticket.accepted.elapsed();
-        let metrics = &self.sinks.metrics;
-        metrics.observe_latency(self.mode, ticket.send_mode, latency);
-        let outcome = match &report {
-            Ok((partition, offset)) => {
-                metrics.record(self.mode, ticket.send_mode, Outcome::Ok);
-                tracing::debug!(request_id = %ticket.request_id, mode = %self.mode, send_mode = %ticket.send_mode,
-                    topic = result.as_ref().map(|m| m.topic()).unwrap_or_default(), partition, offset,
-                    latency_ms = latency.as_secs_f64() * 1000.0, "delivered");
-                Delivered::Ok { partition: *partition, offset: *offset }
-            }
-            Err(error) => {
-                metrics.record(self.mode, ticket.send_mode, Outcome::Error);
-                tracing::debug!(request_id = %ticket.request_id, mode = %self.mode, send_mode = %ticket.send_mode,
-                    %error, latency_ms = latency.as_secs_f64() * 1000.0, "delivery failed");
-                Delivered::Failed(describe_kafka_error(error))
-            }
-        };
-        if !self.sinks.store.complete(&ticket.request_id, outcome, latency) {
-            tracing::debug!(request_id = %ticket.request_id, "delivery report for an evicted status");
-        }
-        if let Some(waiter) = ticket.waiter {
-            let _ = waiter.send(report);
-        }
+        self.sinks.reports.deliver(self.mode, *ticket, topic, report);
     }
+}
+
+/// A Kafka error as a delivery failure.
+pub fn failure(error: &KafkaError) -> DeliveryFailure {
+    DeliveryFailure { message: describe_kafka_error(error), timed_out: is_timeout(error) }
 }
 
 /// A producer of one mode. Cheap to share: every request uses the same instance.
@@ -136,16 +103,9 @@ impl KafkaProducer {
     /// Hands a record to librdkafka; the outcome comes through the ticket. When librdkafka's
     /// local queue is full, waits for room up to `max_block` (librdkafka has no signal for it:
     /// short, growing pauses), so a burst slows its callers down instead of failing them.
-    pub async fn send(
-        &self,
-        topic: &str,
-        key: &str,
-        value: &[u8],
-        partition: Option<i32>,
-        ticket: Box<DeliveryTicket>,
-    ) -> Result<(), AppError> {
-        let mut record = BaseRecord::with_opaque_to(topic, ticket).key(key).payload(value);
-        if let Some(p) = partition {
+    pub async fn send(&self, out: OutgoingRecord<'_>, ticket: Box<DeliveryTicket>) -> Result<(), AppError> {
+        let mut record = BaseRecord::with_opaque_to(out.topic, ticket).key(out.key).payload(out.value);
+        if let Some(p) = out.partition {
             record = record.partition(p);
         }
         let deadline = Instant::now() + self.max_block;
@@ -169,10 +129,10 @@ impl KafkaProducer {
                 Some(RDKafkaErrorCode::Fatal) => {
                     let _ = self.sinks.fatal.send(self.mode);
                 }
-                Some(RDKafkaErrorCode::UnknownTopic) => self.sinks.topics.forget(Some(topic)),
+                Some(RDKafkaErrorCode::UnknownTopic) => self.sinks.topics.forget(Some(out.topic)),
                 _ => {}
             }
-            return Err(enqueue_error(topic, partition, error));
+            return Err(enqueue_error(out.topic, out.partition, error));
         }
     }
 
@@ -194,6 +154,9 @@ impl KafkaProducer {
         let _ = self.inner.flush(Duration::from_secs(1));
     }
 
+    /// Raises a fatal error, as librdkafka would on a broker's fatal answer: only for the tests
+    /// of the recovery path (feature `test-hooks`, never in a release build).
+    #[cfg(feature = "test-hooks")]
     pub(super) fn inject_fatal_error(&self) {
         let reason = c"injected by a test";
         // SAFETY: the client pointer is valid for as long as `self.inner` lives; the reason is a

@@ -1,8 +1,11 @@
 //! Knows which topics exist and how many partitions they have, and creates a missing topic
 //! the first time it is used (the seed relied on broker auto-creation; Tansu has none).
 
+use super::port::TopicCatalog;
 use super::settings::KafkaSettings;
 use crate::error::AppError;
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use parking_lot::RwLock;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -150,6 +153,24 @@ impl TopicRegistry {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+impl TopicCatalog for TopicRegistry {
+    fn partitions<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<i32, AppError>> {
+        self.ensure(topic).boxed()
+    }
+
+    fn forget(&self, topic: Option<&str>) {
+        TopicRegistry::forget(self, topic)
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<String>, AppError>> {
+        TopicRegistry::list(self).boxed()
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), AppError>> {
+        TopicRegistry::probe(self).boxed()
     }
 }
 

@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 const PRODUCE_API_KEY: i16 = 0;
 /// Larger frames are not Kafka traffic this service produces: the connection is closed.
@@ -49,6 +50,8 @@ struct Shared {
     counters: ProxyCounters,
     /// Bumped to close every open connection (start of a broker-unavailable window).
     cut: watch::Sender<u64>,
+    /// Bumped when the fault is switched off: answers still held are let go at once.
+    release: watch::Sender<u64>,
 }
 
 /// What a connection must do with the response to one of its requests.
@@ -61,7 +64,6 @@ pub struct FaultProxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
     listener: Mutex<Option<TcpListener>>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl FaultProxy {
@@ -69,11 +71,16 @@ impl FaultProxy {
     pub async fn bind() -> std::io::Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let (cut, _) = watch::channel(0);
+        let (release, _) = watch::channel(0);
         Ok(Self {
             addr: listener.local_addr()?,
-            shared: Arc::new(Shared { fault: Mutex::new(ActiveFault::None), counters: ProxyCounters::default(), cut }),
+            shared: Arc::new(Shared {
+                fault: Mutex::new(ActiveFault::None),
+                counters: ProxyCounters::default(),
+                cut,
+                release,
+            }),
             listener: Mutex::new(Some(listener)),
-            task: Mutex::new(None),
         })
     }
 
@@ -81,20 +88,24 @@ impl FaultProxy {
         self.addr
     }
 
-    /// Starts relaying every accepted connection to `upstream`.
-    pub fn start(&self, upstream: SocketAddr) {
+    /// Starts relaying every accepted connection to `upstream`, until shutdown.
+    pub fn start(&self, upstream: SocketAddr, shutdown: &crate::server::shutdown::Shutdown) {
         let Some(listener) = self.listener.lock().take() else {
             return;
         };
         let shared = self.shared.clone();
-        *self.task.lock() = Some(tokio::spawn(accept_loop(listener, upstream, shared)));
+        shutdown.spawn(accept_loop(listener, upstream, shared, shutdown.token()));
     }
 
     pub fn set_fault(&self, fault: ActiveFault) {
         let cut = matches!(fault, ActiveFault::BrokerUnavailable { .. });
+        let off = fault == ActiveFault::None;
         *self.shared.fault.lock() = fault;
         if cut {
             self.shared.cut.send_modify(|n| *n += 1);
+        }
+        if off {
+            self.shared.release.send_modify(|n| *n += 1);
         }
     }
 
@@ -115,17 +126,13 @@ impl FaultProxy {
     }
 }
 
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.lock().take() {
-            task.abort();
-        }
-    }
-}
-
-async fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>) {
+async fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>, stop: CancellationToken) {
     loop {
-        let (client, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (client, peer) = match accepted {
             Ok(c) => c,
             Err(error) => {
                 tracing::warn!(%error, "fault proxy: accept failed");
@@ -142,8 +149,14 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Sh
         }
         shared.counters.connections.fetch_add(1, Ordering::Relaxed);
         let shared = shared.clone();
+        let stop = stop.clone();
+        // Each connection ends with either side, or at shutdown.
         tokio::spawn(async move {
-            if let Err(error) = relay(client, upstream, shared).await {
+            let relayed = tokio::select! {
+                _ = stop.cancelled() => Ok(()),
+                relayed = relay(client, upstream, shared) => relayed,
+            };
+            if let Err(error) = relayed {
                 tracing::debug!(%peer, %error, "fault proxy: connection ended");
             }
         });
@@ -244,8 +257,14 @@ async fn responses(
             None => {}
             Some(Hold::Delay(delay)) => {
                 shared.counters.delayed_responses.fetch_add(1, Ordering::Relaxed);
-                // Responses keep their order on a connection: everything behind waits too.
-                tokio::time::sleep(delay).await;
+                // Responses keep their order on a connection: everything behind waits too. The
+                // hold ends early when the fault is switched off.
+                let mut release = shared.release.subscribe();
+                release.borrow_and_update();
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = release.changed() => {}
+                }
             }
             Some(Hold::Drop) => {
                 shared.counters.dropped_connections.fetch_add(1, Ordering::Relaxed);

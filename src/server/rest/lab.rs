@@ -1,13 +1,20 @@
 //! The lab's REST endpoints: runs (`/api/v1/lab/runs`) and the proxy's fault (`/api/v1/lab/fault`).
+//! A JSON body is only translated into the lab service's text input ([`LabParams`],
+//! [`FaultParams`]), so REST and the server functions answer with the same checks and messages.
 
 use super::json::ApiJson;
 use super::problem::Problem;
+use super::query::QueryParams;
 use crate::error::AppError;
-use crate::model::{FaultInput, FaultKind, FaultSpec, FaultStatus, LabRunReport, LabRunRequest};
+use crate::model::{FaultInput, FaultParams, FaultStatus, LabParams, LabRunReport, LabRunRequest};
+use crate::server::lab::Wait;
 use crate::server::state::AppState;
 use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -16,20 +23,113 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/lab/fault", get(get_fault).put(put_fault).delete(clear_fault))
 }
 
-/// Runs to completion and answers with the result (the run goes on if the caller leaves).
-#[utoipa::path(post, path = "/api/v1/lab/runs", tag = "lab", request_body = LabRunRequest, responses(
+/// A JSON scalar given where text is validated: `200` and `"200"` read the same.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Text(String),
+    Number(serde_json::Number),
+    Bool(bool),
+}
+
+fn text(value: Option<Scalar>) -> Option<String> {
+    value.map(|v| match v {
+        Scalar::Text(s) => s,
+        Scalar::Number(n) => n.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct FaultObject {
+    kind: Option<Scalar>,
+    delay_ms: Option<Scalar>,
+    produce_requests: Option<Scalar>,
+    duration_ms: Option<Scalar>,
+}
+
+/// `"fault"`: a name or an object.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum FaultBody {
+    Name(String),
+    Object(FaultObject),
+}
+
+impl FaultBody {
+    fn params(self) -> FaultParams {
+        match self {
+            FaultBody::Name(name) => FaultParams { fault: Some(name), ..Default::default() },
+            FaultBody::Object(o) => FaultParams {
+                fault: text(o.kind),
+                delay_ms: text(o.delay_ms),
+                produce_requests: text(o.produce_requests),
+                duration_ms: text(o.duration_ms),
+            },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct LabRunBody {
+    mode: Option<Scalar>,
+    count: Option<Scalar>,
+    send_mode: Option<Scalar>,
+    fault: Option<FaultBody>,
+}
+
+impl LabRunBody {
+    fn params(self) -> LabParams {
+        let fault = self.fault.map(FaultBody::params).unwrap_or_default();
+        LabParams {
+            mode: text(self.mode),
+            count: text(self.count),
+            send_mode: text(self.send_mode),
+            fault: fault.fault,
+            delay_ms: fault.delay_ms,
+            produce_requests: fault.produce_requests,
+            duration_ms: fault.duration_ms,
+        }
+    }
+}
+
+/// Runs a lab run. By default the answer waits for the result (200, the run goes on if the
+/// caller leaves); with `?wait=false` it is 202 at once, with the run's `Location` to poll.
+#[utoipa::path(post, path = "/api/v1/lab/runs", tag = "lab", request_body = LabRunRequest,
+    params(("wait" = Option<bool>, Query, description = "false: answer 202 at once (default true: the finished run)")),
+    responses(
     (status = 200, description = "The finished run", body = LabRunReport),
+    (status = 202, description = "The queued run (wait=false); poll Location", body = LabRunReport,
+        headers(("Location" = String, description = "/api/v1/lab/runs/{id}"))),
     (status = 400, description = "Invalid run request", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "The fault needs the embedded broker", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
 ))]
 pub(super) async fn run(
     State(state): State<AppState>,
-    ApiJson(request): ApiJson<LabRunRequest>,
-) -> Result<Json<LabRunReport>, AppError> {
-    let record = state.lab.enqueue(&request)?;
-    let report = state.lab.spawn(record).await.map_err(|e| AppError::internal(format!("the lab run failed: {e}")))?;
-    Ok(Json(report))
+    query: QueryParams,
+    ApiJson(body): ApiJson<LabRunBody>,
+) -> Result<Response, AppError> {
+    let wait = match query.get("wait").as_deref().map(str::trim) {
+        None | Some("") | Some("true") => Wait::ForResult,
+        Some("false") => Wait::No,
+        Some(other) => {
+            return Err(AppError::Invalid {
+                field: None,
+                message: format!("wait must be true or false, got '{}'", other.escape_debug()),
+            })
+        }
+    };
+    let report = state.lab.start(&body.params(), wait).await?;
+    Ok(match wait {
+        Wait::ForResult => Json(report).into_response(),
+        Wait::No => {
+            let location = format!("/api/v1/lab/runs/{}", report.id);
+            (StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(report)).into_response()
+        }
+    })
 }
 
 /// Past and current runs, newest first, with their progress.
@@ -49,7 +149,7 @@ pub(super) async fn get_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<LabRunReport>, AppError> {
-    state.lab.get(&id).map(Json).ok_or_else(|| AppError::not_found(format!("No lab run with id '{id}'")))
+    state.lab.get(&id).map(Json)
 }
 
 /// The fault the proxy applies now.
@@ -68,9 +168,9 @@ pub(super) async fn get_fault(State(state): State<AppState>) -> Json<FaultStatus
 ))]
 pub(super) async fn put_fault(
     State(state): State<AppState>,
-    ApiJson(fault): ApiJson<FaultInput>,
+    ApiJson(fault): ApiJson<FaultBody>,
 ) -> Result<Json<FaultStatus>, AppError> {
-    state.lab.set_fault(&fault.spec()).map(Json)
+    state.lab.set_fault(&fault.params()).map(Json)
 }
 
 /// Switches the fault off.
@@ -79,5 +179,5 @@ pub(super) async fn put_fault(
     (status = 409, description = "No proxy: external cluster", body = Problem, content_type = "application/problem+json"),
 ))]
 pub(super) async fn clear_fault(State(state): State<AppState>) -> Result<Json<FaultStatus>, AppError> {
-    state.lab.set_fault(&FaultSpec::of(FaultKind::None)).map(Json)
+    state.lab.clear_fault().map(Json)
 }

@@ -23,21 +23,30 @@ pub struct Problem {
     pub field: Option<&'static str>,
 }
 
+impl Problem {
+    fn of(error: &AppError) -> Self {
+        Problem {
+            kind: format!("urn:producer-reliability:problem:{}", error.slug()),
+            title: error.title(),
+            status: error.status(),
+            detail: error.to_string(),
+            field: error.field().map(|f| f.as_str()),
+        }
+    }
+}
+
+/// The problem+json body of an error.
+pub fn problem_body(error: &AppError) -> Vec<u8> {
+    serde_json::to_vec(&Problem::of(error)).unwrap_or_else(|_| b"{}".to_vec())
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
             tracing::warn!(status = status.as_u16(), kind = self.slug(), detail = %self, "request failed");
         }
-        let problem = Problem {
-            kind: format!("urn:producer-reliability:problem:{}", self.slug()),
-            title: self.title(),
-            status: status.as_u16(),
-            detail: self.to_string(),
-            field: self.field().map(|f| f.as_str()),
-        };
-        let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
-        let mut response = (status, body).into_response();
+        let mut response = (status, problem_body(&self)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
         match &self {
@@ -46,6 +55,10 @@ impl IntoResponse for AppError {
             }
             AppError::Unauthorized { .. } => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            AppError::Rejected { status: 413, .. } => {
+                // Whatever the client still had to send was drained or the connection ends here.
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }

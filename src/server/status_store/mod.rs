@@ -1,32 +1,33 @@
 //! Where every send's status lives until it is read: bounded in count and age, so a million
-//! async sends cannot grow memory without bound. The oldest entries are evicted first.
+//! async sends cannot grow memory without bound.
 //!
-//! The store is the only shared mutable state on the hot path: it is sharded, and no lock is
-//! held for more than a map operation (never across an await).
+//! The bound keeps its word: no status is evicted while the store holds fewer than its capacity;
+//! when it is full, the oldest *finished* status (OK or ERROR) makes room. A PENDING status is
+//! never evicted, by count or by age, since its send can still complete: if every status is
+//! PENDING, [`StatusStore::insert`] refuses with [`StoreFull`] and the send is refused (503)
+//! rather than an accepted one forgotten. Finished statuses expire `max_age` after their send.
+//!
+//! Statuses are sharded by request id; each lock is held for one map operation, never across an
+//! await. A send takes its shard's lock and the short `recent` lock.
 
 mod compact;
+mod shard;
 
 use crate::model::{DeliveryState, SendStatus};
 use compact::CompactStatus;
 use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use shard::{Entry, Shard};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// How many sends the "recent sends" list shows.
 pub const RECENT_LIMIT: usize = 50;
 
-/// Below this capacity the store is one shard, so eviction is exactly oldest-first; above it,
-/// oldest-first holds within each of the shards (request ids are random, so shards fill evenly).
+/// Below this capacity the store is one shard.
 const SHARDING_THRESHOLD: usize = 1024;
 const SHARDS: usize = 16;
-
-#[derive(Default)]
-struct Shard {
-    map: HashMap<Uuid, CompactStatus>,
-    order: VecDeque<(Uuid, Instant)>,
-}
 
 /// The outcome a delivery report brings.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,10 +36,21 @@ pub enum Delivered {
     Failed(String),
 }
 
+/// Every status kept is PENDING and the store is at its capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the status store holds {capacity} sends, all still waiting for their delivery report")]
+pub struct StoreFull {
+    pub capacity: usize,
+}
+
 pub struct StatusStore {
     shards: Box<[Mutex<Shard>]>,
-    shard_capacity: usize,
+    capacity: usize,
     max_age: Duration,
+    /// Statuses held, across shards: a slot is reserved before an insert.
+    len: AtomicUsize,
+    /// Creation order, shared by every shard, so "oldest" means the same everywhere.
+    seq: AtomicU64,
     recent: Mutex<VecDeque<Uuid>>,
     evicted: AtomicU64,
     pending: AtomicU64,
@@ -52,8 +64,10 @@ impl StatusStore {
         let shards = if capacity < SHARDING_THRESHOLD { 1 } else { SHARDS };
         Self {
             shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
-            shard_capacity: capacity.div_ceil(shards),
+            capacity,
             max_age,
+            len: AtomicUsize::new(0),
+            seq: AtomicU64::new(0),
             recent: Mutex::new(VecDeque::with_capacity(RECENT_LIMIT)),
             evicted: AtomicU64::new(0),
             pending: AtomicU64::new(0),
@@ -66,66 +80,108 @@ impl StatusStore {
         &self.shards[(id.as_u128() % self.shards.len() as u128) as usize]
     }
 
-    /// Records a new send; evicts what is past the count or age bound to make room.
-    pub fn insert(&self, status: SendStatus) {
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Records a send. Expired finished statuses go first; then, at capacity, the oldest
+    /// finished status makes room. Refused only when every status kept is PENDING.
+    pub fn insert(&self, status: SendStatus) -> Result<(), StoreFull> {
         let id = status.request_id;
         let now = Instant::now();
-        let pending = status.state == DeliveryState::Pending;
-        let mut evicted_pending = 0;
-        let mut evicted = 0;
-        {
+        let expired = self.shard(&id).lock().expire(now, self.max_age);
+        self.forget(expired.len());
+        self.reserve_slot()?;
+        let pending = !status.state.is_terminal();
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let replaced = {
             let mut shard = self.shard(&id).lock();
-            while let Some(&(old_id, created)) = shard.order.front() {
-                let full = shard.order.len() >= self.shard_capacity;
-                if !full && now.duration_since(created) < self.max_age {
-                    break;
-                }
-                shard.order.pop_front();
-                if let Some(old) = shard.map.remove(&old_id) {
-                    evicted += 1;
-                    if old.state == DeliveryState::Pending {
-                        evicted_pending += 1;
-                    }
-                }
+            let replaced = shard.remove(&id);
+            let status = CompactStatus::new(status, shard.last_topic.as_ref(), now);
+            shard.last_topic = Some(status.topic().clone());
+            shard.insert(id, Entry { seq, status });
+            replaced
+        };
+        let was_there = replaced.is_some();
+        if let Some(old) = replaced {
+            // The same id again (a replayed record): it took its own slot back.
+            self.len.fetch_sub(1, Ordering::Relaxed);
+            if !old.status.state.is_terminal() {
+                self.pending.fetch_sub(1, Ordering::Relaxed);
             }
-            let last_topic = shard.order.back().and_then(|(last, _)| shard.map.get(last)).map(|e| e.topic().clone());
-            shard.order.push_back((id, now));
-            shard.map.insert(id, CompactStatus::new(status, last_topic.as_ref(), now));
         }
         if pending {
             self.pending.fetch_add(1, Ordering::Relaxed);
         }
-        if evicted_pending > 0 {
-            self.pending.fetch_sub(evicted_pending, Ordering::Relaxed);
-        }
-        if evicted > 0 {
-            self.evicted.fetch_add(evicted, Ordering::Relaxed);
-        }
         let mut recent = self.recent.lock();
+        if was_there {
+            recent.retain(|r| *r != id);
+        }
         if recent.len() == RECENT_LIMIT {
             recent.pop_back();
         }
         recent.push_front(id);
+        Ok(())
+    }
+
+    /// Takes a free slot, or the slot of the oldest finished status.
+    fn reserve_slot(&self) -> Result<(), StoreFull> {
+        loop {
+            let len = self.len.load(Ordering::Relaxed);
+            if len < self.capacity {
+                if self.len.compare_exchange(len, len + 1, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                    return Ok(());
+                }
+                continue;
+            }
+            match self.evict_oldest_finished() {
+                // The evicted status's slot passes to the new one: `len` is unchanged.
+                Some(evicted) => {
+                    self.evicted.fetch_add(1, Ordering::Relaxed);
+                    self.recent.lock().retain(|r| *r != evicted);
+                    return Ok(());
+                }
+                None => return Err(StoreFull { capacity: self.capacity }),
+            }
+        }
+    }
+
+    /// The oldest finished status across shards, removed; `None` if every status is PENDING.
+    fn evict_oldest_finished(&self) -> Option<Uuid> {
+        for _ in 0..8 {
+            let oldest = self
+                .shards
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.lock().oldest_finished().map(|seq| (seq, i)))
+                .min()?;
+            // Another insert may have taken it meanwhile: then look again.
+            if let Some(evicted) = self.shards[oldest.1].lock().evict_oldest_finished(oldest.0) {
+                return Some(evicted.id);
+            }
+        }
+        None
+    }
+
+    fn forget(&self, removed: usize) {
+        if removed > 0 {
+            self.len.fetch_sub(removed, Ordering::Relaxed);
+            self.evicted.fetch_add(removed as u64, Ordering::Relaxed);
+        }
     }
 
     /// Applies a delivery report, with the latency the producer measured from acceptance (the
-    /// same figure the latency histogram gets). Returns false when the status was already evicted.
+    /// same figure the latency histogram gets). Returns false when the status is not kept.
     pub fn complete(&self, id: &Uuid, outcome: Delivered, latency: Duration) -> bool {
         let counter = match outcome {
             Delivered::Ok { .. } => &self.delivered,
             Delivered::Failed(_) => &self.failed,
         };
-        let was_pending = {
-            let mut shard = self.shard(id).lock();
-            let Some(entry) = shard.map.get_mut(id) else {
-                return false;
-            };
-            let was_pending = entry.state == DeliveryState::Pending;
-            entry.complete(outcome, latency);
-            was_pending
+        let Some(before) = self.shard(id).lock().update(id, |s| s.complete(outcome, latency)) else {
+            return false;
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if was_pending {
+        if !before.is_terminal() {
             self.pending.fetch_sub(1, Ordering::Relaxed);
         }
         true
@@ -133,16 +189,21 @@ impl StatusStore {
 
     /// Forgets a send that never reached the producer (e.g. its queue was full).
     pub fn remove(&self, id: &Uuid) {
-        let removed = self.shard(id).lock().map.remove(id);
-        if removed.is_some_and(|e| e.state == DeliveryState::Pending) {
-            self.pending.fetch_sub(1, Ordering::Relaxed);
+        let removed = self.shard(id).lock().remove(id);
+        if let Some(entry) = removed {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+            if !entry.status.state.is_terminal() {
+                self.pending.fetch_sub(1, Ordering::Relaxed);
+            }
         }
         self.recent.lock().retain(|r| r != id);
     }
 
     pub fn get(&self, id: &Uuid) -> Option<SendStatus> {
         let shard = self.shard(id).lock();
-        shard.map.get(id).filter(|e| e.created.elapsed() < self.max_age).map(|e| e.to_status(*id))
+        let entry = shard.map.get(id)?;
+        let expired = entry.status.state.is_terminal() && entry.status.created.elapsed() >= self.max_age;
+        (!expired).then(|| entry.status.to_status(*id))
     }
 
     /// The latest sends, newest first.
@@ -151,12 +212,14 @@ impl StatusStore {
         ids.iter().filter_map(|id| self.get(id)).collect()
     }
 
-    /// Every status kept (for a lab run's own store, which holds exactly its sends).
-    pub fn snapshot(&self) -> Vec<SendStatus> {
-        self.shards
-            .iter()
-            .flat_map(|s| s.lock().map.iter().map(|(id, e)| e.to_status(*id)).collect::<Vec<_>>())
-            .collect()
+    /// Calls `f` with every status kept (for a lab run's own store, which holds its sends).
+    pub fn for_each(&self, mut f: impl FnMut(&SendStatus)) {
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            for (id, entry) in &shard.map {
+                f(&entry.status.to_status(*id));
+            }
+        }
     }
 
     /// Request ids still waiting for their delivery report (for the shutdown log).
@@ -164,13 +227,13 @@ impl StatusStore {
         let mut ids = Vec::new();
         for shard in self.shards.iter() {
             let shard = shard.lock();
-            ids.extend(shard.map.iter().filter(|(_, e)| e.state == DeliveryState::Pending).map(|(id, _)| *id));
+            ids.extend(shard.map.iter().filter(|(_, e)| e.status.state == DeliveryState::Pending).map(|(id, _)| *id));
         }
         ids
     }
 
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().map.len()).sum()
+        self.len.load(Ordering::Relaxed)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -192,112 +255,4 @@ impl StatusStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{ProducerMode, SendMode};
-
-    fn pending(event: &str) -> SendStatus {
-        SendStatus {
-            request_id: Uuid::new_v4(),
-            state: DeliveryState::Pending,
-            event_id: event.into(),
-            mode: ProducerMode::Plain,
-            send_mode: SendMode::Async,
-            topic: "t".into(),
-            key: event.into(),
-            partition: None,
-            offset: None,
-            error: None,
-            latency_ms: None,
-        }
-    }
-
-    #[test]
-    fn pending_becomes_ok_with_partition_and_offset() {
-        let store = StatusStore::new(10, Duration::from_secs(60));
-        let s = pending("e");
-        let id = s.request_id;
-        store.insert(s);
-        assert_eq!(store.pending_count(), 1);
-        assert!(store.complete(&id, Delivered::Ok { partition: 2, offset: 7 }, Duration::from_millis(3)));
-        let got = store.get(&id).unwrap();
-        assert_eq!((got.state, got.partition, got.offset), (DeliveryState::Ok, Some(2), Some(7)));
-        assert!(got.latency_ms.is_some());
-        assert_eq!(store.pending_count(), 0);
-    }
-
-    #[test]
-    fn failure_records_the_error() {
-        let store = StatusStore::new(10, Duration::from_secs(60));
-        let s = pending("e");
-        let id = s.request_id;
-        store.insert(s);
-        store.complete(&id, Delivered::Failed("Broker: timed out".into()), Duration::from_millis(3));
-        let got = store.get(&id).unwrap();
-        assert_eq!(got.state, DeliveryState::Error);
-        assert_eq!(got.error.as_deref(), Some("Broker: timed out"));
-    }
-
-    #[test]
-    fn capacity_evicts_the_oldest_first() {
-        let store = StatusStore::new(3, Duration::from_secs(60));
-        let ids: Vec<Uuid> = (0..5)
-            .map(|i| {
-                let s = pending(&i.to_string());
-                let id = s.request_id;
-                store.insert(s);
-                id
-            })
-            .collect();
-        assert_eq!(store.len(), 3);
-        assert!(store.get(&ids[0]).is_none() && store.get(&ids[1]).is_none());
-        assert!(ids[2..].iter().all(|id| store.get(id).is_some()));
-        assert_eq!(store.evicted_count(), 2);
-        assert_eq!(store.pending_count(), 3);
-    }
-
-    #[test]
-    fn large_stores_stay_within_capacity() {
-        let store = StatusStore::new(5000, Duration::from_secs(60));
-        for i in 0..50_000 {
-            store.insert(pending(&i.to_string()));
-        }
-        assert!(store.len() <= 5000 + SHARDS, "len {}", store.len());
-        assert!(store.len() >= 4500);
-    }
-
-    #[test]
-    fn entries_past_max_age_are_gone() {
-        let store = StatusStore::new(10, Duration::ZERO);
-        let s = pending("e");
-        let id = s.request_id;
-        store.insert(s);
-        assert!(store.get(&id).is_none());
-        store.insert(pending("f"));
-        assert_eq!(store.len(), 1, "the expired entry was evicted on insert");
-    }
-
-    #[test]
-    fn recent_lists_newest_first_and_is_bounded() {
-        let store = StatusStore::new(1000, Duration::from_secs(60));
-        for i in 0..(RECENT_LIMIT + 10) {
-            store.insert(pending(&i.to_string()));
-        }
-        let recent = store.recent(RECENT_LIMIT);
-        assert_eq!(recent.len(), RECENT_LIMIT);
-        assert_eq!(recent[0].event_id, (RECENT_LIMIT + 9).to_string());
-        assert_eq!(recent[RECENT_LIMIT - 1].event_id, "10");
-    }
-
-    #[test]
-    fn removed_sends_disappear_everywhere() {
-        let store = StatusStore::new(10, Duration::from_secs(60));
-        let s = pending("e");
-        let id = s.request_id;
-        store.insert(s);
-        store.remove(&id);
-        assert!(store.get(&id).is_none());
-        assert!(store.recent(10).is_empty());
-        assert_eq!(store.pending_count(), 0);
-    }
-}
+mod tests;

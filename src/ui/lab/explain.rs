@@ -94,6 +94,8 @@ mod tests {
             sent: 200,
             acked: 200,
             failed: 0,
+            unknown: 0,
+            unknown_reason: None,
             verification: Verification {
                 records_in_topic: 200 + duplicates,
                 distinct_events: 200,

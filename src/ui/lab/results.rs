@@ -10,7 +10,7 @@ pub fn RunColumn(run: LabRunReport) -> impl IntoView {
     let progress =
         format!("{:?}: sent {} / {}, acked {}, failed {}", run.state, run.sent, run.count, run.acked, run.failed)
             .to_lowercase();
-    let figures: Vec<(&str, String, &str)> = vec![
+    let mut figures: Vec<(&str, String, &str)> = vec![
         ("Sent", run.sent.to_string(), "sent"),
         ("Acknowledged", run.acked.to_string(), "acked"),
         ("Failed", run.failed.to_string(), "failed"),
@@ -20,12 +20,17 @@ pub fn RunColumn(run: LabRunReport) -> impl IntoView {
         ("Out of order", v.out_of_order.to_string(), "out-of-order"),
         ("Duration", format!("{} ms", run.duration_ms), "duration"),
     ];
+    // Every send is accounted for: what had no delivery report in the bound shows only then.
+    if run.unknown > 0 {
+        figures.insert(3, ("No report (unknown)", run.unknown.to_string(), "unknown"));
+    }
     view! {
         <section class="run-column" data-testid=format!("run-{}", run.mode) data-state=format!("{:?}", run.state).to_lowercase()
             aria-label=format!("{} producer", run.mode)>
             <h3>{run.mode.as_str()} <span class="muted small">{format!(" · {}", run.send_mode)}</span></h3>
             {running.then(|| view! { <p class="progress" aria-live="polite">{progress}</p> })}
             {run.error.clone().map(|e| view! { <p class="error-text">{e}</p> })}
+            {run.unknown_reason.clone().map(|r| view! { <p class="muted small" data-testid="unknown-reason">{r}</p> })}
             <table class="figures">
                 <tbody>
                     {figures

@@ -1,0 +1,77 @@
+//! Where delivery reports go, whichever producer made them: the status store, the send metrics,
+//! and the caller waiting for a synchronous send.
+
+use crate::model::{ProducerMode, SendMode};
+use crate::server::metrics::{Outcome, SendMetrics};
+use crate::server::status_store::{Delivered, StatusStore};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// Why a record was not delivered, as the caller should read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryFailure {
+    /// The Kafka error in words (`MessageTimedOut: ...`).
+    pub message: String,
+    /// No answer from the broker within the delivery timeout (504 rather than 502).
+    pub timed_out: bool,
+}
+
+/// What a delivery report answers: partition and offset, or why not.
+pub type DeliveryReport = Result<(i32, i64), DeliveryFailure>;
+
+/// Travels with each record through the producer and comes back with its delivery report.
+pub struct DeliveryTicket {
+    pub request_id: Uuid,
+    pub send_mode: SendMode,
+    pub accepted: Instant,
+    /// Set for a synchronous send: the caller awaiting the broker's acknowledgement.
+    pub waiter: Option<oneshot::Sender<DeliveryReport>>,
+}
+
+pub struct DeliveryReports {
+    store: Arc<StatusStore>,
+    metrics: Arc<SendMetrics>,
+}
+
+impl DeliveryReports {
+    pub fn new(store: Arc<StatusStore>, metrics: Arc<SendMetrics>) -> Self {
+        Self { store, metrics }
+    }
+
+    pub fn store(&self) -> &Arc<StatusStore> {
+        &self.store
+    }
+
+    pub fn metrics(&self) -> &Arc<SendMetrics> {
+        &self.metrics
+    }
+
+    /// Applies one report: the latency histogram, the outcome counter, the status, the waiter.
+    pub fn deliver(&self, mode: ProducerMode, ticket: DeliveryTicket, topic: &str, report: DeliveryReport) {
+        let latency = ticket.accepted.elapsed();
+        self.metrics.observe_latency(mode, ticket.send_mode, latency);
+        let latency_ms = latency.as_secs_f64() * 1000.0;
+        let outcome = match &report {
+            Ok((partition, offset)) => {
+                self.metrics.record(mode, ticket.send_mode, Outcome::Ok);
+                tracing::debug!(request_id = %ticket.request_id, %mode, send_mode = %ticket.send_mode, topic,
+                    partition, offset, latency_ms, "delivered");
+                Delivered::Ok { partition: *partition, offset: *offset }
+            }
+            Err(failure) => {
+                self.metrics.record(mode, ticket.send_mode, Outcome::Error);
+                tracing::debug!(request_id = %ticket.request_id, %mode, send_mode = %ticket.send_mode, topic,
+                    error = %failure.message, latency_ms, "delivery failed");
+                Delivered::Failed(failure.message.clone())
+            }
+        };
+        if !self.store.complete(&ticket.request_id, outcome, latency) {
+            tracing::debug!(request_id = %ticket.request_id, "delivery report for a status no longer kept");
+        }
+        if let Some(waiter) = ticket.waiter {
+            let _ = waiter.send(report);
+        }
+    }
+}

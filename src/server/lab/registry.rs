@@ -1,0 +1,67 @@
+//! The runs the lab keeps (the last [`KEPT_RUNS`]), each shared between its task and readers.
+
+use crate::model::{LabRunReport, LabRunSpec, LabRunState, Verification};
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use uuid::Uuid;
+
+const KEPT_RUNS: usize = 100;
+
+/// One run's report, updated by its task while readers watch its progress.
+pub type RunRecord = Arc<Mutex<LabRunReport>>;
+
+#[derive(Default)]
+pub struct RunRegistry {
+    runs: Mutex<VecDeque<RunRecord>>,
+    finished: AtomicU64,
+}
+
+impl RunRegistry {
+    /// Registers a queued run for `spec`, with the producer settings it will run with.
+    pub fn register(&self, spec: &LabRunSpec, settings: Vec<(String, String)>) -> RunRecord {
+        let id = Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let report = LabRunReport {
+            topic: format!("lab-{}-{id}", spec.mode),
+            id,
+            state: LabRunState::Queued,
+            mode: spec.mode,
+            send_mode: spec.send_mode,
+            count: spec.count,
+            fault: spec.fault.clone(),
+            settings,
+            sent: 0,
+            acked: 0,
+            failed: 0,
+            unknown: 0,
+            unknown_reason: None,
+            verification: Verification::default(),
+            duration_ms: 0,
+            error: None,
+        };
+        let record = Arc::new(Mutex::new(report));
+        let mut runs = self.runs.lock();
+        runs.push_front(record.clone());
+        runs.truncate(KEPT_RUNS);
+        record
+    }
+
+    /// Past and current runs, newest first.
+    pub fn list(&self) -> Vec<LabRunReport> {
+        self.runs.lock().iter().map(|r| r.lock().clone()).collect()
+    }
+
+    pub fn get(&self, id: &str) -> Option<LabRunReport> {
+        self.runs.lock().iter().map(|r| r.lock().clone()).find(|r| r.id == id)
+    }
+
+    pub fn mark_finished(&self) {
+        self.finished.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Runs that reached an end (done or failed) since start.
+    pub fn finished(&self) -> u64 {
+        self.finished.load(Ordering::Relaxed)
+    }
+}

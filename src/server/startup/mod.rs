@@ -1,0 +1,213 @@
+//! Start-up and shutdown, in order: broker, producers, the cores, routes; then on shutdown stop
+//! accepting, end lab runs, flush, stop every task and the broker. Tests use [`start`] with
+//! port 0 exactly as `main` does, or [`in_memory`] for a service with no broker at all.
+
+mod broker;
+mod error;
+
+pub use error::StartupError;
+
+use crate::model::BrokerKind;
+use crate::server::access::AccessPolicy;
+use crate::server::config::Config;
+use crate::server::heap_trim::spawn_heap_trimmer;
+use crate::server::http;
+use crate::server::kafka::{
+    BrokerMonitor, DeliveryReports, EmbeddedBroker, InMemoryKafka, KafkaParts, KafkaSettings, ProducerPair,
+    TopicRegistry,
+};
+use crate::server::lab::{LabService, RunContext};
+use crate::server::metrics::Metrics;
+use crate::server::router::app;
+use crate::server::send::{KafkaPorts, SendService};
+use crate::server::shutdown::Shutdown;
+use crate::server::state::{AppParts, AppState};
+use crate::server::status_store::StatusStore;
+use leptos::config::LeptosOptions;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long shutdown waits for the service's own tasks once they were told to stop.
+const TASKS_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running service: its address, its state, and the way to stop it.
+pub struct Server {
+    addr: SocketAddr,
+    state: AppState,
+    embedded: Option<Arc<EmbeddedBroker>>,
+    producers: Option<Arc<ProducerPair>>,
+    flush_timeout: Duration,
+    tasks: Shutdown,
+    stop_http: CancellationToken,
+    http: tokio::task::JoinHandle<()>,
+}
+
+/// What shutdown left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Records still undelivered when the flush timeout passed.
+    pub undelivered: i32,
+}
+
+/// What the cores are built from, whichever Kafka is behind them.
+struct Parts {
+    kafka: KafkaPorts,
+    store: Arc<StatusStore>,
+    metrics: Metrics,
+    settings: Arc<KafkaSettings>,
+    broker: Arc<BrokerMonitor>,
+    access: Arc<AccessPolicy>,
+    lab: Option<RunContext>,
+}
+
+/// Starts the broker (embedded unless `KAFKA_BOOTSTRAP_SERVERS` names one), the producers and
+/// the HTTP server on `config.site_addr` (port 0 picks a free one).
+pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> Result<Server, StartupError> {
+    let tasks = Shutdown::new();
+    let broker = broker::connect(&config, &tasks).await?;
+    let settings = Arc::new(KafkaSettings::new(&config, broker.bootstrap.clone()));
+    let replication = if broker.kind == BrokerKind::Embedded { 1 } else { config.kafka_topic_replication };
+    let kafka_error = |what| move |source| StartupError::Kafka { what, source };
+    let topics = Arc::new(
+        TopicRegistry::new(&settings, config.kafka_topic_partitions, replication)
+            .map_err(kafka_error("admin client"))?,
+    );
+    let (store, metrics, reports) = status_parts(&config);
+    let producers = Arc::new(ProducerPair::new(&settings, reports, topics.clone()).map_err(kafka_error("producers"))?);
+    producers.watch_fatal_errors(&tasks);
+    let pair = producers.clone();
+    let life = broker.embedded.as_ref().map(|b| b.life());
+    let kafka_parts = KafkaParts { topics: topics.clone(), producers: producers.clone() };
+    let monitor = Arc::new(BrokerMonitor::spawn(broker.kind, broker.bootstrap.clone(), kafka_parts, life, &tasks));
+    let access = Arc::new(AccessPolicy::new(&config));
+    let lab_access = access.clone();
+    let lab = RunContext {
+        proxy: broker.proxy.clone(),
+        settings: (*settings).clone(),
+        topics: topics.clone(),
+        access: lab_access,
+    };
+    let parts = Parts {
+        kafka: KafkaPorts { producers, topics },
+        store,
+        metrics,
+        settings,
+        broker: monitor,
+        access,
+        lab: Some(lab),
+    };
+    leptos_options.site_addr = config.site_addr;
+    let state = assemble(&config, leptos_options, parts, &tasks);
+    let mut server = serve(&config, state, broker.embedded, tasks)?;
+    server.producers = Some(pair);
+    Ok(server)
+}
+
+/// The status store, the metrics registry, and where delivery reports go.
+fn status_parts(config: &Config) -> (Arc<StatusStore>, Metrics, Arc<DeliveryReports>) {
+    let capacity = usize::try_from(config.status_store_capacity).unwrap_or(usize::MAX);
+    let store = Arc::new(StatusStore::new(capacity, config.status_store_max_age()));
+    let metrics = Metrics::new();
+    let reports = Arc::new(DeliveryReports::new(store.clone(), metrics.sends.clone()));
+    (store, metrics, reports)
+}
+
+/// The cores (send, lab) over their Kafka parts, and the state both doors reach.
+fn assemble(config: &Config, leptos_options: LeptosOptions, parts: Parts, tasks: &Shutdown) -> AppState {
+    let Parts { kafka, store, mut metrics, settings, broker, access, lab } = parts;
+    let lab = Arc::new(LabService::new(lab, tasks));
+    metrics.add_source(store.clone());
+    metrics.add_source(lab.clone());
+    spawn_heap_trimmer(store.clone(), tasks);
+    let sends = metrics.sends.clone();
+    let send =
+        SendService::new(kafka, store, access.clone(), sends, &config.kafka_default_topic, config.delivery_timeout());
+    AppState::new(AppParts { leptos_options, send, broker, kafka: settings, lab, metrics: Arc::new(metrics), access })
+}
+
+fn serve(
+    config: &Config,
+    state: AppState,
+    embedded: Option<Arc<EmbeddedBroker>>,
+    tasks: Shutdown,
+) -> Result<Server, StartupError> {
+    let addr = config.site_addr;
+    let listener = http::listen(addr).map_err(|source| StartupError::Listen { addr, source })?;
+    let addr = listener.local_addr().map_err(|source| StartupError::Listen { addr, source })?;
+    if !addr.ip().is_loopback() {
+        if config.api_token.is_some() {
+            tracing::info!(%addr, "listening on a non-loopback address (API_TOKEN required)");
+        } else {
+            tracing::warn!(%addr, "listening on a non-loopback address without API_TOKEN: anyone who can reach it can produce");
+        }
+    }
+    let stop_http = tasks.token().child_token();
+    let router = app(state.clone(), config.delivery_timeout() + Duration::from_secs(10));
+    let flush_timeout = config.shutdown_flush_timeout();
+    let http = tasks.spawn(http::serve(listener, router, stop_http.clone(), flush_timeout));
+    Ok(Server { addr, state, embedded, producers: None, flush_timeout, tasks, stop_http, http })
+}
+
+/// A service over [`InMemoryKafka`] (no broker, no HTTP listener): for router and contract
+/// tests that make no claim about Kafka. Lab runs answer 503 there.
+pub fn in_memory(config: &Config, leptos_options: LeptosOptions) -> (AppState, Arc<InMemoryKafka>, Shutdown) {
+    let tasks = Shutdown::new();
+    let (store, metrics, reports) = status_parts(config);
+    let kafka = Arc::new(InMemoryKafka::new(reports, config.kafka_topic_partitions));
+    let settings = Arc::new(KafkaSettings::new(config, "in-memory".into()));
+    let kafka_parts = KafkaParts { topics: kafka.clone(), producers: kafka.clone() };
+    let broker = Arc::new(BrokerMonitor::spawn(BrokerKind::External, "in-memory".into(), kafka_parts, None, &tasks));
+    let parts = Parts {
+        kafka: KafkaPorts { producers: kafka.clone(), topics: kafka.clone() },
+        store,
+        metrics,
+        settings,
+        broker,
+        access: Arc::new(AccessPolicy::new(config)),
+        lab: None,
+    };
+    (assemble(config, leptos_options, parts, &tasks), kafka, tasks)
+}
+
+impl Server {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn embedded_broker(&self) -> Option<&EmbeddedBroker> {
+        self.embedded.as_deref()
+    }
+
+    /// The rdkafka producers behind the send core (for tests of their recovery).
+    pub fn producer_pair(&self) -> Option<&Arc<ProducerPair>> {
+        self.producers.as_ref()
+    }
+
+    /// Stops accepting requests and lets those under way finish, ends lab runs, flushes both
+    /// producers within the flush timeout and reports what stayed undelivered, then stops every
+    /// task (the embedded broker last).
+    pub async fn shutdown(self) -> ShutdownReport {
+        self.stop_http.cancel();
+        let _ = self.http.await;
+        self.state.lab.stop_runs();
+        let producers = self.state.send.producers().clone();
+        let timeout = self.flush_timeout;
+        let undelivered = tokio::task::spawn_blocking(move || producers.flush(timeout)).await.unwrap_or(-1);
+        if undelivered == 0 {
+            tracing::info!("all records delivered");
+        } else {
+            tracing::warn!(undelivered, "records still undelivered after the flush timeout");
+            for request_id in self.state.send.store().pending_ids() {
+                tracing::warn!(%request_id, "undelivered at shutdown");
+            }
+        }
+        self.tasks.stop_all(TASKS_STOP_TIMEOUT).await;
+        ShutdownReport { undelivered }
+    }
+}

@@ -1,0 +1,44 @@
+//! The Lab page: run plain and idempotent side by side under one fault ([`form`]), watch their
+//! progress and compare what the topic holds ([`comparison`], [`results`], [`explain`]), and
+//! switch a fault on for ordinary sends ([`switch`]).
+
+pub mod comparison;
+pub mod explain;
+pub mod form;
+pub mod results;
+pub mod switch;
+
+use super::live_list::live_list;
+use super::token::AuthEpoch;
+use crate::model::{LabRunReport, LabRunState};
+use crate::server_fns::lab_runs;
+use comparison::Comparison;
+use form::LabForm;
+use leptos::either::Either;
+use leptos::prelude::*;
+use std::time::Duration;
+use switch::FaultSwitch;
+
+#[component]
+pub fn LabPage() -> impl IntoView {
+    let pair = RwSignal::new(None::<(String, String)>);
+    let refresh = RwSignal::new(0u32);
+    let epoch = expect_context::<AuthEpoch>().0;
+    let rendered = Resource::new(move || epoch.get(), |_| lab_runs());
+    let trigger = Signal::derive(move || refresh.get().wrapping_add(epoch.get()));
+    let runs = live_list(rendered, trigger, Duration::from_millis(400), lab_runs, |r: &LabRunReport| {
+        matches!(r.state, LabRunState::Queued | LabRunState::Running)
+    });
+    view! {
+        <div class="lab">
+            <LabForm pair refresh/>
+            <Transition fallback=|| view! { <p class="muted">"Loading runs…"</p> }>
+                {move || runs.get().map(|r| match r {
+                    Ok(list) => Either::Left(view! { <Comparison list=list pair=pair.get()/> }),
+                    Err(e) => Either::Right(view! { <p class="error-text">{e.to_string()}</p> }),
+                })}
+            </Transition>
+            <FaultSwitch/>
+        </div>
+    }
+}
