@@ -121,28 +121,6 @@ async fn the_fault_switch_applies_to_ordinary_sends_and_clears() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_need_the_embedded_broker() {
-    let broker = common::start_broker().await;
-    let svc = start_service(&["--kafka-bootstrap-servers", &broker.bootstrap()]).await;
-    let res = svc
-        .client
-        .post(format!("{}/api/v1/lab/runs", svc.base))
-        .json(&json!({"mode": "plain", "count": 5, "fault": "delay-produce-response"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 409);
-    let body: Value = res.json().await.unwrap();
-    assert!(body["detail"].as_str().unwrap().contains("embedded broker"), "{body}");
-    let fault: Value = svc.get("/api/v1/lab/fault").await.json().await.unwrap();
-    assert_eq!(fault["available"], false);
-    let report = run(&svc, json!({"mode": "plain", "count": 5, "fault": "none"})).await;
-    assert_exactly_once(&report, 5);
-    svc.server.shutdown().await;
-    broker.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_verifier_reports_known_duplicates_gaps_and_reorders() {
     let svc = start_service(&[]).await;
     let bootstrap = svc.bootstrap();

@@ -9,8 +9,8 @@ mod status;
 
 pub use lab::{
     FaultInput, FaultKind, FaultParams, FaultSpec, FaultStatus, LabParams, LabRunReport, LabRunRequest, LabRunSpec,
-    LabRunState, Verification, DEFAULT_DELAY_MS, DEFAULT_PRODUCE_REQUESTS, DEFAULT_UNAVAILABLE_MS,
-    LAB_SOCKET_TIMEOUT_MS, MAX_LAB_COUNT,
+    LabRunState, ProxyListener, Verification, DEFAULT_DELAY_MS, DEFAULT_PRODUCE_REQUESTS, DEFAULT_SLOW_MS,
+    DEFAULT_UNAVAILABLE_MS, LAB_SOCKET_TIMEOUT_MS, MAX_LAB_COUNT,
 };
 pub use mode::{ProducerMode, SendMode};
 pub use request::{

@@ -116,6 +116,12 @@ pub struct Config {
     #[arg(long, env = "KAFKA_SSL_CA_LOCATION", value_name = "KAFKA_SSL_CA_LOCATION")]
     pub kafka_ssl_ca_location: Option<String>,
 
+    /// Whether the lab's fault switch may reach every send through the service (its producers then
+    /// connect through the fault proxy). Default: on with the embedded broker, off with an external
+    /// cluster, so that nobody who reaches the port can slow down production traffic by accident.
+    #[arg(long, env = "LAB_GLOBAL_FAULTS", value_name = "LAB_GLOBAL_FAULTS")]
+    pub lab_global_faults: Option<bool>,
+
     /// Any other librdkafka property, for every Kafka client of the service: comma-separated
     /// `key=value` pairs (e.g. `compression.type=zstd,batch.size=65536`), applied last.
     #[arg(long, env = "KAFKA_PROPERTIES", value_name = "KAFKA_PROPERTIES")]
@@ -210,6 +216,20 @@ impl Config {
     pub fn client_id(&self) -> String {
         let host = gethostname::gethostname();
         format!("producer-reliability-{}", host.to_string_lossy())
+    }
+
+    /// Whether the global fault switch is on: as configured, else only with the embedded broker.
+    pub fn global_faults(&self) -> bool {
+        self.lab_global_faults.unwrap_or(self.external_bootstrap().is_none())
+    }
+
+    /// Whether the fault proxy can stand between the service and the cluster: it reads Kafka's
+    /// frames, so the connection must not be TLS (SASL over plaintext passes through).
+    pub fn plaintext_cluster(&self) -> bool {
+        self.kafka_security_protocol
+            .as_deref()
+            .map(str::trim)
+            .is_none_or(|p| p.eq_ignore_ascii_case("plaintext") || p.eq_ignore_ascii_case("sasl_plaintext"))
     }
 
     /// The topic patterns of `ALLOWED_TOPICS`, if set.

@@ -19,6 +19,8 @@ pub const LAB_SOCKET_TIMEOUT_MS: u32 = 1000;
 pub const DEFAULT_DELAY_MS: u64 = 2_500;
 pub const DEFAULT_PRODUCE_REQUESTS: u32 = 3;
 pub const DEFAULT_UNAVAILABLE_MS: u64 = 2_000;
+/// broker-slow: each Produce answer's delay, below the lab's socket timeout (no retry).
+pub const DEFAULT_SLOW_MS: u64 = 300;
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -34,14 +36,20 @@ pub enum FaultKind {
     BrokerUnavailable,
     /// The HTTP caller sends every event twice (it never saw the first answer).
     ClientRetry,
+    /// The proxy answers Produce requests itself with a retriable error, without forwarding them.
+    ProduceError,
+    /// Every Produce answer arrives late, but before the client gives up.
+    BrokerSlow,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 5] = [
+    pub const ALL: [FaultKind; 7] = [
         FaultKind::None,
         FaultKind::DelayProduceResponse,
         FaultKind::DropConnectionAfterProduce,
         FaultKind::BrokerUnavailable,
+        FaultKind::ProduceError,
+        FaultKind::BrokerSlow,
         FaultKind::ClientRetry,
     ];
 
@@ -52,15 +60,14 @@ impl FaultKind {
             FaultKind::DropConnectionAfterProduce => "drop-connection-after-produce",
             FaultKind::BrokerUnavailable => "broker-unavailable",
             FaultKind::ClientRetry => "client-retry",
+            FaultKind::ProduceError => "produce-error",
+            FaultKind::BrokerSlow => "broker-slow",
         }
     }
 
     /// Whether the fault is injected by the proxy in front of the broker.
     pub fn needs_proxy(self) -> bool {
-        matches!(
-            self,
-            FaultKind::DelayProduceResponse | FaultKind::DropConnectionAfterProduce | FaultKind::BrokerUnavailable
-        )
+        !matches!(self, FaultKind::None | FaultKind::ClientRetry)
     }
 
     /// What the fault does, in a sentence a person can read.
@@ -83,6 +90,14 @@ impl FaultKind {
                 "The HTTP caller sends every event a second time, as a client does when it never saw \
                  the first answer: to Kafka these are two different sends."
             }
+            FaultKind::ProduceError => {
+                "The proxy answers Produce requests itself with NOT_LEADER_OR_FOLLOWER, without passing \
+                 them on: the broker wrote nothing, so the producer's retry writes each record once."
+            }
+            FaultKind::BrokerSlow => {
+                "Every Produce answer is held, but less than socket.timeout.ms: the producer waits \
+                 instead of retrying. Slow is not lost: no retry, no duplicate, only latency."
+            }
         }
     }
 }
@@ -102,10 +117,11 @@ impl std::str::FromStr for FaultKind {
 #[serde(rename_all = "camelCase")]
 pub struct FaultSpec {
     pub kind: FaultKind,
-    /// delay-produce-response: how long each held answer waits (ms).
+    /// delay-produce-response, broker-slow: how long each held answer waits (ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
-    /// delay-produce-response, drop-connection-after-produce: how many Produce requests to hit.
+    /// delay-produce-response, drop-connection-after-produce, produce-error: how many Produce
+    /// requests to hit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub produce_requests: Option<u32>,
     /// broker-unavailable: how long the broker is away (ms).
@@ -129,13 +145,36 @@ pub enum FaultInput {
     Spec(FaultSpec),
 }
 
-/// The fault the proxy applies right now.
+/// One listener of the fault proxy: the bootstrap one, or one per broker node.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyListener {
+    /// `None` for the bootstrap listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<i32>,
+    /// Where clients connect.
+    pub proxy: String,
+    /// Where its connections go.
+    pub upstream: String,
+}
+
+/// The fault the proxy applies right now, and where the proxy stands.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultStatus {
-    /// False when there is no proxy (external cluster): faults cannot be injected.
+    /// False when there is no proxy (a cluster reached over TLS): faults cannot be injected.
     pub available: bool,
+    /// Whether a fault switched on here reaches every send of the service (`LAB_GLOBAL_FAULTS`),
+    /// not only lab runs.
+    #[serde(default)]
+    pub global_switch: bool,
+    /// The cluster behind the proxy.
+    #[serde(default)]
+    pub cluster: String,
+    #[serde(default)]
+    pub listeners: Vec<ProxyListener>,
     pub kind: FaultKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
@@ -147,7 +186,16 @@ pub struct FaultStatus {
 
 impl FaultStatus {
     pub fn unavailable() -> Self {
-        Self { available: false, kind: FaultKind::None, delay_ms: None, produce_requests_left: None, ms_left: None }
+        Self {
+            available: false,
+            global_switch: false,
+            cluster: String::new(),
+            listeners: Vec::new(),
+            kind: FaultKind::None,
+            delay_ms: None,
+            produce_requests_left: None,
+            ms_left: None,
+        }
     }
 }
 

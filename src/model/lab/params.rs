@@ -4,8 +4,8 @@
 //! and the same field.
 
 use super::{
-    FaultKind, FaultSpec, LabRunSpec, DEFAULT_DELAY_MS, DEFAULT_PRODUCE_REQUESTS, DEFAULT_UNAVAILABLE_MS,
-    LAB_SOCKET_TIMEOUT_MS, MAX_LAB_COUNT,
+    FaultKind, FaultSpec, LabRunSpec, DEFAULT_DELAY_MS, DEFAULT_PRODUCE_REQUESTS, DEFAULT_SLOW_MS,
+    DEFAULT_UNAVAILABLE_MS, LAB_SOCKET_TIMEOUT_MS, MAX_LAB_COUNT,
 };
 use crate::model::{Field, ProducerMode, SendMode, ValidationError};
 use serde::{Deserialize, Serialize};
@@ -87,7 +87,17 @@ impl FaultParams {
                     Some(in_range(Field::DelayMs, delay, u64::from(LAB_SOCKET_TIMEOUT_MS) + 1..=60_000, &rule)?);
                 spec.produce_requests = Some(produce_requests()?);
             }
-            FaultKind::DropConnectionAfterProduce => spec.produce_requests = Some(produce_requests()?),
+            FaultKind::DropConnectionAfterProduce | FaultKind::ProduceError => {
+                spec.produce_requests = Some(produce_requests()?)
+            }
+            FaultKind::BrokerSlow => {
+                let delay = optional_number(Field::DelayMs, &self.delay_ms)?.unwrap_or(DEFAULT_SLOW_MS);
+                let rule = format!(
+                    "1 to {} (below the lab's socket.timeout.ms, so nothing is retried)",
+                    LAB_SOCKET_TIMEOUT_MS - 1
+                );
+                spec.delay_ms = Some(in_range(Field::DelayMs, delay, 1..=u64::from(LAB_SOCKET_TIMEOUT_MS) - 1, &rule)?);
+            }
             FaultKind::BrokerUnavailable => {
                 let duration = optional_number(Field::DurationMs, &self.duration_ms)?.unwrap_or(DEFAULT_UNAVAILABLE_MS);
                 spec.duration_ms = Some(in_range(Field::DurationMs, duration, 1..=20_000, "1 to 20000")?);

@@ -77,6 +77,12 @@ pub struct LabRunReport {
     /// The producer properties in effect for the run, as `[name, value]` pairs.
     #[cfg_attr(feature = "ssr", schema(value_type = Vec<Vec<String>>))]
     pub settings: Vec<(String, String)>,
+    /// The cluster the run wrote to.
+    #[serde(default)]
+    pub cluster: String,
+    /// The fault proxy its producers connected through (none on a cluster reached over TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     /// Sends made (with `client-retry`, two per event).
     pub sent: u64,
     /// Sends the broker acknowledged.
@@ -88,6 +94,15 @@ pub struct LabRunReport {
     pub unknown: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown_reason: Option<String>,
+    /// Messages the producers sent again (librdkafka's statistics: messages transmitted, less
+    /// the sends), a retry's footprint even where the broker kept one copy.
+    #[serde(default)]
+    pub resent_messages: u64,
+    /// Acceptance to delivery report, over the acknowledged sends: median and slowest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p50_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_max_ms: Option<f64>,
     /// Empty (all zero) until the run has been verified.
     #[serde(flatten)]
     pub verification: Verification,
@@ -112,11 +127,16 @@ mod tests {
             fault: FaultSpec::of(FaultKind::None),
             topic: "t".into(),
             settings: vec![("acks".into(), "1".into())],
+            cluster: "k:9092".into(),
+            via: None,
             sent: 3,
             acked: 2,
             failed: 0,
             unknown: 1,
             unknown_reason: Some("no report".into()),
+            resent_messages: 0,
+            latency_p50_ms: Some(1.5),
+            latency_max_ms: Some(9.0),
             verification: Verification {
                 records_in_topic: 4,
                 copy_histogram: BTreeMap::from([(1, 2), (2, 1)]),

@@ -11,4 +11,4 @@ pub mod verifier;
 
 pub use proxy::{ActiveFault, FaultProxy};
 pub use run::RunContext;
-pub use service::{LabService, Wait};
+pub use service::{FaultSwitch, LabService, Wait};

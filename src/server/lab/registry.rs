@@ -20,7 +20,13 @@ pub struct RunRegistry {
 
 impl RunRegistry {
     /// Registers a queued run for `spec`, with the producer settings it will run with.
-    pub fn register(&self, spec: &LabRunSpec, settings: Vec<(String, String)>) -> RunRecord {
+    pub fn register(
+        &self,
+        spec: &LabRunSpec,
+        settings: Vec<(String, String)>,
+        cluster: String,
+        via: Option<String>,
+    ) -> RunRecord {
         let id = Uuid::new_v4().simple().to_string()[..12].to_owned();
         let report = LabRunReport {
             topic: format!("lab-{}-{id}", spec.mode),
@@ -31,11 +37,16 @@ impl RunRegistry {
             count: spec.count,
             fault: spec.fault.clone(),
             settings,
+            cluster,
+            via,
             sent: 0,
             acked: 0,
             failed: 0,
             unknown: 0,
             unknown_reason: None,
+            resent_messages: 0,
+            latency_p50_ms: None,
+            latency_max_ms: None,
             verification: Verification::default(),
             duration_ms: 0,
             error: None,

@@ -25,35 +25,53 @@ const REPORT_MARGIN: Duration = Duration::from_secs(5);
 /// Keys cycle over this many values, so order can be judged per key.
 const LAB_KEYS: usize = 4;
 
-/// The producer settings of a run under `fault`: the service's cluster and security settings,
-/// a bounded delivery, and for the proxy's faults a short `socket.timeout.ms`, so that a held
-/// answer makes the client retry. Without a proxy fault the service's own socket timeout holds:
-/// a short one would make a busy broker's slow answers look like lost ones (a plain producer
-/// then writes duplicates with no fault at all: 23 in 100,000 on this project's 2-core machine).
-pub fn run_settings(settings: &KafkaSettings, fault: FaultKind) -> KafkaSettings {
-    let mut lab = settings.clone();
+/// How often the run's producers report their statistics (for `resentMessages`).
+const STATS_INTERVAL_MS: u32 = 100;
+
+/// The producer settings of a run under `fault`: the service's security settings through the
+/// lab's proxy, a bounded delivery, and for the proxy's faults a short `socket.timeout.ms`, so
+/// that a held answer makes the client retry. Without a proxy fault the service's own socket
+/// timeout holds: a short one would make a busy broker's slow answers look like lost ones (a
+/// plain producer then writes duplicates with no fault at all: 23 in 100,000 on this project's
+/// 2-core machine).
+pub fn run_settings(ctx: &RunContext, fault: FaultKind) -> KafkaSettings {
+    let mut lab = ctx.settings.clone();
+    if let Some(via) = ctx.via() {
+        lab.bootstrap_servers = via;
+    }
     if fault.needs_proxy() {
         lab.socket_timeout_ms = crate::model::LAB_SOCKET_TIMEOUT_MS;
     }
-    lab.statistics_interval_ms = 0;
+    lab.statistics_interval_ms = STATS_INTERVAL_MS;
     lab.delivery_timeout_ms = LAB_DELIVERY_TIMEOUT_MS;
     lab
 }
 
 /// What every run needs: where to send, and the proxy that injects its fault.
 pub struct RunContext {
+    /// The lab's own proxy in front of the cluster (none on a cluster reached over TLS).
     pub proxy: Option<Arc<FaultProxy>>,
+    /// The cluster's bootstrap servers.
+    pub cluster: String,
     /// The service's Kafka settings; each run adapts them ([`run_settings`]).
     pub settings: KafkaSettings,
     pub topics: Arc<dyn TopicCatalog>,
     pub access: Arc<AccessPolicy>,
 }
 
-/// How every send of a run ended.
+impl RunContext {
+    /// The address the run's producers bootstrap from: the lab proxy's.
+    pub fn via(&self) -> Option<String> {
+        self.proxy.as_ref().map(|p| p.bootstrap())
+    }
+}
+
+/// How every send of a run ended, and how long the acknowledged ones took.
 struct Accounting {
     acked: u64,
     failed: u64,
     unknown: u64,
+    latencies_ms: Vec<f64>,
 }
 
 /// Runs a registered run to its end and returns its final report. The fault is cleared on
@@ -89,7 +107,7 @@ async fn run_steps(ctx: &RunContext, record: &RunRecord, stop: &CancellationToke
         (r.id.clone(), r.mode, r.send_mode, r.count, r.fault.clone(), r.topic.clone())
     };
     let partitions = ctx.topics.partitions(&topic).await?;
-    let settings = run_settings(&ctx.settings, fault.kind);
+    let settings = run_settings(ctx, fault.kind);
     let copies = if fault.kind == FaultKind::ClientRetry { 2 } else { 1 };
     // The run's own store holds every one of its sends: none is evicted (capacity = sends).
     let store = Arc::new(StatusStore::new(count as usize * copies, Duration::from_secs(3600)));
@@ -131,6 +149,9 @@ async fn run_steps(ctx: &RunContext, record: &RunRecord, stop: &CancellationToke
         proxy.clear_fault();
     }
     record_accounting(record, &accounting, delivery_timeout + REPORT_MARGIN);
+    let sent = record.lock().sent;
+    let resent = resent_messages(reports.metrics(), mode, sent).await;
+    record.lock().resent_messages = resent;
     let acked_offsets = mark_acked(&store, &mut sent_events);
     let bound = ReadBound { acked_offsets, quiet: Duration::from_millis(1500), max_wait: Duration::from_secs(30) };
     let records = tokio::task::spawn_blocking(move || read_back(&settings, &topic, partitions, &bound))
@@ -181,12 +202,16 @@ async fn wait_for_reports(store: &StatusStore, record: &RunRecord, bound: Durati
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut accounting = Accounting { acked: 0, failed: 0, unknown: 0 };
+    let mut accounting = Accounting { acked: 0, failed: 0, unknown: 0, latencies_ms: Vec::new() };
     store.for_each(|status| match status.state {
-        DeliveryState::Ok => accounting.acked += 1,
+        DeliveryState::Ok => {
+            accounting.acked += 1;
+            accounting.latencies_ms.extend(status.latency_ms);
+        }
         DeliveryState::Error => accounting.failed += 1,
-        DeliveryState::Pending => accounting.unknown += 1,
+        _ => accounting.unknown += 1,
     });
+    accounting.latencies_ms.sort_by(f64::total_cmp);
     accounting
 }
 
@@ -195,6 +220,9 @@ fn record_accounting(record: &RunRecord, accounting: &Accounting, bound: Duratio
     r.acked = accounting.acked;
     r.failed = accounting.failed;
     r.unknown = accounting.unknown;
+    let latencies = &accounting.latencies_ms;
+    r.latency_p50_ms = latencies.get(latencies.len() / 2).copied();
+    r.latency_max_ms = latencies.last().copied();
     r.unknown_reason = (accounting.unknown > 0).then(|| {
         format!(
             "{} send(s) had no delivery report within {} s (the run's delivery timeout plus a margin): \
@@ -203,6 +231,19 @@ fn record_accounting(record: &RunRecord, accounting: &Accounting, bound: Duratio
             bound.as_secs()
         )
     });
+}
+
+/// Messages transmitted beyond the sends, once the producer's statistics are newer than the
+/// end of the run (bounded: a report every [`STATS_INTERVAL_MS`]).
+async fn resent_messages(metrics: &SendMetrics, mode: crate::model::ProducerMode, sent: u64) -> u64 {
+    let reports_at_end = metrics.stats_of(mode).map_or(0, |s| s.reports);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut fresh = metrics.stats_of(mode);
+    while fresh.as_ref().is_none_or(|s| s.reports < reports_at_end + 2) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(u64::from(STATS_INTERVAL_MS) / 2)).await;
+        fresh = metrics.stats_of(mode);
+    }
+    fresh.map_or(0, |s| u64::try_from(s.sent_messages).unwrap_or(0).saturating_sub(sent))
 }
 
 /// Marks each event whose send was acknowledged (one pass over the statuses, one map lookup

@@ -2,7 +2,7 @@
 //! start a run (awaited or detached, as the caller asks), list and read runs, set and clear the
 //! fault. Input arrives as text ([`LabParams`], [`FaultParams`]) and is validated here, once.
 
-use super::faults::{no_proxy, not_a_switch, proxy_fault, status_of};
+use super::faults::{no_proxy, not_a_switch, proxy_fault, status_of, switch_disabled};
 use super::proxy::FaultProxy;
 use super::registry::RunRegistry;
 use super::run::{execute, run_settings, RunContext};
@@ -19,10 +19,20 @@ pub enum Wait {
     No,
 }
 
+/// The global fault switch: the proxy the service's own producers connect through, or why
+/// there is none.
+pub enum FaultSwitch {
+    On(Arc<FaultProxy>),
+    /// `LAB_GLOBAL_FAULTS` is off (the default with an external cluster).
+    Disabled,
+    /// The cluster is reached over TLS: no proxy can stand in front of it.
+    NoProxy,
+}
+
 pub struct LabService {
     /// `None` when the service runs without a Kafka broker (router tests): runs are refused.
     runs: Option<RunContext>,
-    proxy: Option<Arc<FaultProxy>>,
+    switch: FaultSwitch,
     registry: RunRegistry,
     /// Runs take turns: a fault is global to the proxy.
     turn: tokio::sync::Mutex<()>,
@@ -32,11 +42,10 @@ pub struct LabService {
 }
 
 impl LabService {
-    pub fn new(runs: Option<RunContext>, tasks: &Shutdown) -> Self {
-        let proxy = runs.as_ref().and_then(|r| r.proxy.clone());
+    pub fn new(runs: Option<RunContext>, switch: FaultSwitch, tasks: &Shutdown) -> Self {
         Self {
             runs,
-            proxy,
+            switch,
             registry: RunRegistry::default(),
             turn: tokio::sync::Mutex::new(()),
             tasks: tasks.clone(),
@@ -54,10 +63,11 @@ impl LabService {
                 message: "The lab needs a Kafka broker; this service has none".into(),
             });
         };
-        if spec.fault.kind.needs_proxy() && self.proxy.is_none() {
+        if spec.fault.kind.needs_proxy() && ctx.proxy.is_none() {
             return Err(no_proxy(spec.fault.kind));
         }
-        let record = self.registry.register(&spec, run_settings(&ctx.settings, spec.fault.kind).describe(spec.mode));
+        let settings = run_settings(ctx, spec.fault.kind);
+        let record = self.registry.register(&spec, settings.describe(spec.mode), ctx.cluster.clone(), ctx.via());
         let queued = record.lock().clone();
         let lab = self.clone();
         let task_record = record.clone();
@@ -92,35 +102,57 @@ impl LabService {
         self.registry.finished()
     }
 
-    /// The fault the proxy applies now (to every producer behind it, not only lab runs).
-    pub fn fault_status(&self) -> FaultStatus {
-        self.proxy.as_deref().map_or_else(FaultStatus::unavailable, status_of)
+    fn cluster(&self) -> &str {
+        self.runs.as_ref().map_or("", |r| r.cluster.as_str())
     }
 
-    /// Switches a fault on (or off with `none`) for every producer behind the proxy.
+    /// The fault the switch applies now to every send of the service, and the proxies' listeners
+    /// (the switch's, else the lab runs').
+    pub fn fault_status(&self) -> FaultStatus {
+        match (&self.switch, self.runs.as_ref().and_then(|r| r.proxy.as_deref())) {
+            (FaultSwitch::On(proxy), _) => status_of(proxy, true, self.cluster()),
+            (_, Some(lab)) => {
+                let mut status = status_of(lab, false, self.cluster());
+                status.kind = crate::model::FaultKind::None;
+                (status.delay_ms, status.produce_requests_left, status.ms_left) = (None, None, None);
+                status
+            }
+            (_, None) => FaultStatus::unavailable(),
+        }
+    }
+
+    /// Switches a fault on (or off with `none`) for every send of the service, when the switch
+    /// is enabled.
     pub fn set_fault(&self, params: &FaultParams) -> Result<FaultStatus, AppError> {
         let spec = params.validate()?;
         if spec.kind == FaultKind::ClientRetry {
             return Err(not_a_switch(spec.kind));
         }
-        let Some(proxy) = &self.proxy else {
-            return Err(no_proxy(spec.kind));
+        let proxy = match &self.switch {
+            FaultSwitch::On(proxy) => proxy,
+            FaultSwitch::Disabled => return Err(switch_disabled()),
+            FaultSwitch::NoProxy => return Err(no_proxy(spec.kind)),
         };
         match proxy_fault(&spec) {
             Some(active) => proxy.set_fault(active),
             None => proxy.clear_fault(),
         }
-        tracing::info!(fault = spec.kind.as_str(), "fault switched");
-        Ok(status_of(proxy))
+        tracing::info!(fault = spec.kind.as_str(), "fault switched for every send");
+        Ok(status_of(proxy, true, self.cluster()))
     }
 
     pub fn clear_fault(&self) -> Result<FaultStatus, AppError> {
         self.set_fault(&FaultParams::default())
     }
 
-    /// The proxy in front of the broker, if there is one.
-    pub fn proxy(&self) -> Option<&Arc<FaultProxy>> {
-        self.proxy.as_ref()
+    /// The proxies in front of the cluster: the lab runs', the switch's.
+    pub fn proxies(&self) -> Vec<&Arc<FaultProxy>> {
+        let lab = self.runs.as_ref().and_then(|r| r.proxy.as_ref());
+        let switch = match &self.switch {
+            FaultSwitch::On(proxy) => Some(proxy),
+            _ => None,
+        };
+        lab.into_iter().chain(switch).collect()
     }
 
     /// Ends the runs under way between two sends (first step of shutdown).

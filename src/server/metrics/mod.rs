@@ -89,7 +89,14 @@ impl SendMetrics {
     }
 
     pub fn record_stats(&self, producer: ProducerMode, stats: &Statistics) {
-        self.producer_stats.lock().insert(producer.as_str(), ProducerStats::from(stats));
+        let mut board = self.producer_stats.lock();
+        let reports = board.get(producer.as_str()).map_or(0, |s| s.reports) + 1;
+        board.insert(producer.as_str(), ProducerStats { reports, ..ProducerStats::from(stats) });
+    }
+
+    /// What librdkafka last said about one producer.
+    pub fn stats_of(&self, producer: ProducerMode) -> Option<ProducerStats> {
+        self.producer_stats.lock().get(producer.as_str()).cloned()
     }
 
     /// Counters that are not registered anywhere (for the lab's own producers).

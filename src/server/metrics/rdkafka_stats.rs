@@ -20,6 +20,8 @@ pub struct ProducerStats {
     pub request_timeouts: u64,
     /// Average round-trip time per broker, in seconds.
     pub broker_rtt: BTreeMap<String, f64>,
+    /// Statistics reports received so far from this producer.
+    pub reports: u64,
 }
 
 impl From<&Statistics> for ProducerStats {
@@ -35,6 +37,7 @@ impl From<&Statistics> for ProducerStats {
             broker_rtt: brokers
                 .filter_map(|b| b.rtt.as_ref().map(|w| (b.nodename.clone(), w.avg as f64 / 1_000_000.0)))
                 .collect(),
+            reports: 0,
         }
     }
 }

@@ -52,31 +52,38 @@ impl ScrapeSource for crate::server::status_store::StatusStore {
 impl ScrapeSource for crate::server::lab::LabService {
     fn gauges(&self) -> Vec<(&'static str, &'static str, i64)> {
         let active = self.fault_status().kind != crate::model::FaultKind::None;
-        vec![("lab_fault_active", "1 while the proxy injects a fault", active as i64)]
+        vec![("lab_fault_active", "1 while the global switch injects a fault", active as i64)]
     }
 
     fn counters(&self) -> Vec<(&'static str, &'static str, u64)> {
-        let runs = self.finished_runs();
-        let mut counters = vec![("lab_runs", "Lab runs finished since start", runs)];
-        if let Some(proxy) = self.proxy() {
-            let c = proxy.counters();
-            let read = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-            counters.extend([
-                ("fault_proxy_connections", "Connections relayed to the embedded broker", read(&c.connections)),
-                ("fault_proxy_produce_requests", "Produce requests seen by the proxy", read(&c.produce_requests)),
-                ("fault_proxy_delayed_responses", "Produce responses held by a fault", read(&c.delayed_responses)),
-                (
-                    "fault_proxy_dropped_connections",
-                    "Connections cut after a Produce request",
-                    read(&c.dropped_connections),
-                ),
-                (
-                    "fault_proxy_refused_connections",
-                    "Connections refused while the broker played absent",
-                    read(&c.refused_connections),
-                ),
-            ]);
+        let mut total = crate::server::lab::proxy::CountersSnapshot::default();
+        for proxy in self.proxies() {
+            let c = proxy.counters().snapshot();
+            total.connections += c.connections;
+            total.produce_requests += c.produce_requests;
+            total.delayed_responses += c.delayed_responses;
+            total.dropped_connections += c.dropped_connections;
+            total.refused_connections += c.refused_connections;
+            total.produce_errors += c.produce_errors;
+            total.refused_requests += c.refused_requests;
         }
-        counters
+        vec![
+            ("lab_runs", "Lab runs finished since start", self.finished_runs()),
+            ("fault_proxy_connections", "Connections relayed by the fault proxies", total.connections),
+            ("fault_proxy_produce_requests", "Produce requests seen by the fault proxies", total.produce_requests),
+            ("fault_proxy_delayed_responses", "Produce responses held by a fault", total.delayed_responses),
+            ("fault_proxy_dropped_connections", "Connections cut after a Produce request", total.dropped_connections),
+            (
+                "fault_proxy_refused_connections",
+                "Connections refused while the broker played absent",
+                total.refused_connections,
+            ),
+            ("fault_proxy_produce_errors", "Produce requests answered by a proxy with an error", total.produce_errors),
+            (
+                "fault_proxy_refused_requests",
+                "Connections closed on a request or answer a proxy would not pass",
+                total.refused_requests,
+            ),
+        ]
     }
 }

@@ -1,6 +1,7 @@
-//! Which broker the service talks to: the external cluster `KAFKA_BOOTSTRAP_SERVERS` names, or
-//! an embedded Tansu with the fault proxy in front of it (the broker advertises the proxy, so
-//! every client connection goes through it).
+//! Which broker the service talks to, the external cluster `KAFKA_BOOTSTRAP_SERVERS` names or
+//! an embedded Tansu, and the fault proxies in front of it: one for lab runs, and one for the
+//! global fault switch when `LAB_GLOBAL_FAULTS` lets faults reach every send (the service's
+//! producers then connect through it). Neither when the cluster is reached over TLS.
 
 use super::error::StartupError;
 use crate::model::BrokerKind;
@@ -12,28 +13,39 @@ use std::sync::Arc;
 
 pub struct BrokerSetup {
     pub kind: BrokerKind,
+    /// The cluster itself.
     pub bootstrap: String,
     pub embedded: Option<Arc<EmbeddedBroker>>,
-    pub proxy: Option<Arc<FaultProxy>>,
+    /// In front of the cluster for lab runs only.
+    pub lab_proxy: Option<Arc<FaultProxy>>,
+    /// In front of the cluster for the service's own producers (the global fault switch).
+    pub switch_proxy: Option<Arc<FaultProxy>>,
+}
+
+impl BrokerSetup {
+    /// Where the service's two producers connect: through the switch proxy when there is one.
+    pub fn producers_bootstrap(&self) -> String {
+        self.switch_proxy.as_ref().map_or_else(|| self.bootstrap.clone(), |p| p.bootstrap())
+    }
 }
 
 pub async fn connect(config: &Config, shutdown: &Shutdown) -> Result<BrokerSetup, StartupError> {
-    if let Some(servers) = config.external_bootstrap() {
-        tracing::info!(bootstrap = servers, "using the external Kafka cluster");
-        return Ok(BrokerSetup {
-            kind: BrokerKind::External,
-            bootstrap: servers.to_owned(),
-            embedded: None,
-            proxy: None,
-        });
-    }
-    let proxy = FaultProxy::bind().await.map_err(StartupError::FaultProxy)?;
-    let broker = EmbeddedBroker::start(config.tansu_bin.as_deref(), Some(proxy.addr()), shutdown).await?;
-    proxy.start(broker.listen_addr(), shutdown);
-    Ok(BrokerSetup {
-        kind: BrokerKind::Embedded,
-        bootstrap: broker.bootstrap(),
-        embedded: Some(Arc::new(broker)),
-        proxy: Some(Arc::new(proxy)),
-    })
+    let (kind, bootstrap, embedded) = match config.external_bootstrap() {
+        Some(servers) => {
+            tracing::info!(bootstrap = servers, "using the external Kafka cluster");
+            (BrokerKind::External, servers.to_owned(), None)
+        }
+        None => {
+            let broker = EmbeddedBroker::start(config.tansu_bin.as_deref(), None, shutdown).await?;
+            (BrokerKind::Embedded, broker.bootstrap(), Some(Arc::new(broker)))
+        }
+    };
+    let proxy = || FaultProxy::start(&bootstrap, shutdown).map(Arc::new).map_err(StartupError::FaultProxy);
+    let (lab_proxy, switch_proxy) = if config.plaintext_cluster() {
+        (Some(proxy()?), if config.global_faults() { Some(proxy()?) } else { None })
+    } else {
+        tracing::warn!("the cluster is reached over TLS: the lab's faults need a plaintext listener and are off");
+        (None, None)
+    };
+    Ok(BrokerSetup { kind, bootstrap, embedded, lab_proxy, switch_proxy })
 }

@@ -16,7 +16,7 @@ use crate::server::kafka::{
     BrokerMonitor, DeliveryReports, EmbeddedBroker, InMemoryKafka, KafkaParts, KafkaSettings, ProducerPair,
     TopicRegistry,
 };
-use crate::server::lab::{LabService, RunContext};
+use crate::server::lab::{FaultSwitch, LabService, RunContext};
 use crate::server::metrics::Metrics;
 use crate::server::router::app;
 use crate::server::send::{KafkaPorts, SendService};
@@ -60,6 +60,7 @@ struct Parts {
     broker: Arc<BrokerMonitor>,
     access: Arc<AccessPolicy>,
     lab: Option<RunContext>,
+    switch: FaultSwitch,
 }
 
 /// Starts the broker (embedded unless `KAFKA_BOOTSTRAP_SERVERS` names one), the producers and
@@ -68,6 +69,7 @@ pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> Result<
     let tasks = Shutdown::new();
     let broker = broker::connect(&config, &tasks).await?;
     let settings = Arc::new(KafkaSettings::new(&config, broker.bootstrap.clone()));
+    let producer_settings = KafkaSettings::new(&config, broker.producers_bootstrap());
     let replication = if broker.kind == BrokerKind::Embedded { 1 } else { config.kafka_topic_replication };
     let kafka_error = |what| move |source| StartupError::Kafka { what, source };
     let topics = Arc::new(
@@ -75,7 +77,8 @@ pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> Result<
             .map_err(kafka_error("admin client"))?,
     );
     let (store, metrics, reports) = status_parts(&config);
-    let producers = Arc::new(ProducerPair::new(&settings, reports, topics.clone()).map_err(kafka_error("producers"))?);
+    let producers =
+        Arc::new(ProducerPair::new(&producer_settings, reports, topics.clone()).map_err(kafka_error("producers"))?);
     producers.watch_fatal_errors(&tasks);
     let pair = producers.clone();
     let life = broker.embedded.as_ref().map(|b| b.life());
@@ -84,10 +87,16 @@ pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> Result<
     let access = Arc::new(AccessPolicy::new(&config));
     let lab_access = access.clone();
     let lab = RunContext {
-        proxy: broker.proxy.clone(),
+        proxy: broker.lab_proxy.clone(),
+        cluster: broker.bootstrap.clone(),
         settings: (*settings).clone(),
         topics: topics.clone(),
         access: lab_access,
+    };
+    let switch = match (&broker.switch_proxy, config.plaintext_cluster()) {
+        (Some(proxy), _) => FaultSwitch::On(proxy.clone()),
+        (None, true) => FaultSwitch::Disabled,
+        (None, false) => FaultSwitch::NoProxy,
     };
     let parts = Parts {
         kafka: KafkaPorts { producers, topics },
@@ -97,6 +106,7 @@ pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> Result<
         broker: monitor,
         access,
         lab: Some(lab),
+        switch,
     };
     leptos_options.site_addr = config.site_addr;
     let state = assemble(&config, leptos_options, parts, &tasks);
@@ -116,8 +126,8 @@ fn status_parts(config: &Config) -> (Arc<StatusStore>, Metrics, Arc<DeliveryRepo
 
 /// The cores (send, lab) over their Kafka parts, and the state both doors reach.
 fn assemble(config: &Config, leptos_options: LeptosOptions, parts: Parts, tasks: &Shutdown) -> AppState {
-    let Parts { kafka, store, mut metrics, settings, broker, access, lab } = parts;
-    let lab = Arc::new(LabService::new(lab, tasks));
+    let Parts { kafka, store, mut metrics, settings, broker, access, lab, switch } = parts;
+    let lab = Arc::new(LabService::new(lab, switch, tasks));
     metrics.add_source(store.clone());
     metrics.add_source(lab.clone());
     spawn_heap_trimmer(store.clone(), tasks);
@@ -167,6 +177,7 @@ pub fn in_memory(config: &Config, leptos_options: LeptosOptions) -> (AppState, A
         broker,
         access: Arc::new(AccessPolicy::new(config)),
         lab: None,
+        switch: FaultSwitch::Disabled,
     };
     (assemble(config, leptos_options, parts, &tasks), kafka, tasks)
 }

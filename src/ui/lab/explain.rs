@@ -48,6 +48,18 @@ pub fn explain(fault: FaultKind, plain: &LabRunReport, idempotent: &LabRunReport
              shows when something fails between the producer and the broker."
                 .into(),
         ),
+        FaultKind::ProduceError => lines.push(format!(
+            "Both producers retried (plain re-sent {} message(s), idempotent {}), and both wrote each event once: \
+             the broker had written nothing of the refused requests. A retry duplicates only what the broker \
+             already wrote, which is what an answer lost on its way back looks like.",
+            plain.resent_messages, idempotent.resent_messages
+        )),
+        FaultKind::BrokerSlow => lines.push(format!(
+            "Answers took longer (slowest {:.0} ms plain, {:.0} ms idempotent) but arrived before \
+             socket.timeout.ms, so nothing was retried and nothing was written twice: slow is not lost.",
+            plain.latency_max_ms.unwrap_or_default(),
+            idempotent.latency_max_ms.unwrap_or_default()
+        )),
         _ => {
             if plain.verification.duplicates > 0 && idempotent.verification.duplicates == 0 {
                 lines.push(format!(
@@ -91,11 +103,16 @@ mod tests {
             fault: FaultSpec::of(FaultKind::DelayProduceResponse),
             topic: "t".into(),
             settings: vec![],
+            cluster: String::new(),
+            via: None,
             sent: 200,
             acked: 200,
             failed: 0,
             unknown: 0,
             unknown_reason: None,
+            resent_messages: 0,
+            latency_p50_ms: None,
+            latency_max_ms: None,
             verification: Verification {
                 records_in_topic: 200 + duplicates,
                 distinct_events: 200,

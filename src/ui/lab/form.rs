@@ -114,9 +114,9 @@ pub fn LabForm(pair: RwSignal<Option<(String, String)>>, refresh: RwSignal<u32>)
             </div>
             <details>
                 <summary>"Fault parameters (defaults make the fault bite)"</summary>
-                <TextField name="delayMs" label="Answer delay, ms (delay-produce-response)" value=fields.delay_ms
+                <TextField name="delayMs" label="Answer delay, ms (delay-produce-response, broker-slow)" value=fields.delay_ms
                     error=field_error(Field::DelayMs) placeholder="2500" inputmode="numeric"/>
-                <TextField name="produceRequests" label="Produce requests hit" value=fields.produce_requests
+                <TextField name="produceRequests" label="Produce requests hit (delay, drop, produce-error)" value=fields.produce_requests
                     error=field_error(Field::ProduceRequests) placeholder="3" inputmode="numeric"/>
                 <TextField name="durationMs" label="Broker away, ms (broker-unavailable)" value=fields.duration_ms
                     error=field_error(Field::DurationMs) placeholder="2000" inputmode="numeric"/>

@@ -18,6 +18,8 @@ pub fn RunColumn(run: LabRunReport) -> impl IntoView {
         ("Duplicated events", v.duplicates.to_string(), "duplicates"),
         ("Lost events", v.lost.to_string(), "lost"),
         ("Out of order", v.out_of_order.to_string(), "out-of-order"),
+        ("Messages re-sent", run.resent_messages.to_string(), "resent"),
+        ("Latency p50 / max", latency(&run), "latency"),
         ("Duration", format!("{} ms", run.duration_ms), "duration"),
     ];
     // Every send is accounted for: what had no delivery report in the bound shows only then.
@@ -42,6 +44,10 @@ pub fn RunColumn(run: LabRunReport) -> impl IntoView {
                 </tbody>
             </table>
             {(!running).then(|| view! { <CopyHistogram run=run.clone()/> })}
+            <p class="muted small" data-testid="run-cluster">
+                {format!("cluster {}", run.cluster)}
+                {run.via.clone().map(|v| format!(" · through the fault proxy at {v}"))}
+            </p>
             <details class="settings">
                 <summary>"Producer settings in effect"</summary>
                 <ul class="mono small">
@@ -51,6 +57,13 @@ pub fn RunColumn(run: LabRunReport) -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+fn latency(run: &LabRunReport) -> String {
+    match (run.latency_p50_ms, run.latency_max_ms) {
+        (Some(p50), Some(max)) => format!("{p50:.1} / {max:.1} ms"),
+        _ => "-".to_owned(),
+    }
 }
 
 /// Bars: for each number of copies, how many events had it (0 copies = lost).

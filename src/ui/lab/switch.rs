@@ -43,10 +43,7 @@ pub fn FaultSwitch() -> impl IntoView {
             <p class="muted">"Applies to every send through this service (not only lab runs), with the default parameters."</p>
             <Transition fallback=|| ()>
                 {move || status.get().map(|s| match s {
-                    Ok(s) if !s.available => view! {
-                        <p class="muted">"Faults need the embedded broker: this service uses an external cluster."</p>
-                    }.into_any(),
-                    Ok(s) => view! { <p data-testid="fault-status">"Now: " <b>{s.kind.as_str()}</b></p> }.into_any(),
+                    Ok(s) => view! { <SwitchState status=s/> }.into_any(),
                     Err(e) => view! { <p class="error-text">{e.to_string()}</p> }.into_any(),
                 })}
             </Transition>
@@ -57,5 +54,31 @@ pub fn FaultSwitch() -> impl IntoView {
             </form>
             {move || failure.get().map(|e| view! { <p class="error-text">{e.to_string()}</p> })}
         </section>
+    }
+}
+
+/// Where the switch stands, and the proxy between the service and its cluster.
+#[component]
+fn SwitchState(status: crate::model::FaultStatus) -> impl IntoView {
+    let state = if !status.available {
+        "Faults need a plaintext listener: this service reaches its cluster over TLS.".to_owned()
+    } else if !status.global_switch {
+        "Off on this service (LAB_GLOBAL_FAULTS): faults reach lab runs only.".to_owned()
+    } else {
+        format!("Now: {}", status.kind.as_str())
+    };
+    view! {
+        <p data-testid="fault-status">{state}</p>
+        {(!status.cluster.is_empty()).then(|| view! {
+            <details class="small" data-testid="proxy-listeners">
+                <summary>{format!("Cluster {} behind the fault proxy", status.cluster)}</summary>
+                <ul class="mono small">
+                    {status.listeners.into_iter().map(|l| {
+                        let node = l.node_id.map_or_else(|| "bootstrap".to_owned(), |n| format!("node {n}"));
+                        view! { <li>{format!("{node}: {} -> {}", l.proxy, l.upstream)}</li> }
+                    }).collect_view()}
+                </ul>
+            </details>
+        })}
     }
 }
