@@ -10,12 +10,13 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 BIN := target/release/producer-reliability
 
-.PHONY: help setup build run test lint unit-and-integration e2e bench image-smoke clean
+.PHONY: help setup build run cluster test lint unit-and-integration e2e bench image-smoke clean
 
 help:
 	@echo "make run    - set up what is missing, build (release), serve on http://127.0.0.1:3000 with an embedded broker"
 	@echo "make test   - set up, then run every test: lint, unit, integration (real Tansu), browser (Chromium)"
 	@echo "make build  - build only;  make bench - benchmark against its ceilings"
+	@echo "make cluster - one broker, three replicas (3001-3003) and HAProxy on 3000 sharing their statuses"
 	@echo "make image-smoke - the Dockerfile's runtime stage in a debootstrap'd root (root, no Docker needed)"
 
 setup:
@@ -27,6 +28,11 @@ build: setup
 
 run: build
 	LEPTOS_SITE_ROOT=target/site $(BIN)
+
+# Three replicas behind a real load balancer (HAProxy); Ctrl-C stops them all.
+cluster: build
+	@scripts/setup.sh cluster
+	scripts/cluster.sh
 
 test: lint unit-and-integration e2e
 	@echo "all tests passed"

@@ -4,6 +4,7 @@
 #   run   - what `make run` / `make build` need (wasm target, cargo-leptos, wasm-bindgen, wasm-opt, tansu)
 #   test  - run + Chromium and Playwright
 #   bench - run + the load generator (oha)
+#   cluster - run + HAProxy (the load balancer of `make cluster`)
 # Versions are pinned to what is known to work here (see README "Toolchain").
 set -euo pipefail
 
@@ -64,8 +65,13 @@ setup_run() {
   fi
 }
 
-setup_test() {
+setup_cluster() {
   setup_run
+  apt_install haproxy curl
+}
+
+setup_test() {
+  setup_cluster
   apt_install chromium
   if [ ! -x "$ROOT/end2end/node_modules/.bin/playwright" ]; then
     log "npm ci in end2end (Playwright, using Debian's Chromium)"
@@ -85,6 +91,7 @@ case "$STAGE" in
   run) setup_run ;;
   test) setup_test ;;
   bench) setup_bench ;;
-  *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
+  cluster) setup_cluster ;;
+  *) echo "usage: $0 run|test|bench|cluster" >&2; exit 2 ;;
 esac
 log "ready ($STAGE)"

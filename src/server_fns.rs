@@ -27,7 +27,7 @@ pub async fn send_event(
 /// The status of one send, by request id.
 #[server(prefix = "/api", endpoint = "status", input = GetUrl, client = TokenClient)]
 pub async fn get_status(request_id: Option<String>) -> Result<SendStatus, AppError> {
-    crate::server::ui_api::get_status(request_id)
+    crate::server::ui_api::get_status(request_id).await
 }
 
 /// The last sends of this server, newest first.

@@ -68,6 +68,7 @@ async fn secrets_never_reach_the_log() {
         ("API_TOKEN", "tok-7f3a9c-secret"),
         ("KAFKA_SASL_PASSWORD", "pw-2b8e1d-secret"),
     ]);
+    bin.ready().await;
     let client = reqwest::Client::new();
     let res = client
         .post(format!("{}/api/v1/send?mode=plain&eventId=S1", bin.base()))

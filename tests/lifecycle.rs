@@ -114,6 +114,7 @@ async fn sigterm_with_thousands_of_pending_async_sends_loses_none() {
     let bootstrap = broker.bootstrap();
     // linger.ms keeps records queued, so SIGTERM finds thousands still pending.
     let bin = spawn_binary(&[("KAFKA_BOOTSTRAP_SERVERS", &bootstrap), ("KAFKA_LINGER_MS", "2000")]);
+    bin.ready().await;
     let topic = random_topic("sigterm");
     let client = reqwest::Client::new();
     let count = 3000;
@@ -145,13 +146,21 @@ async fn sigterm_with_thousands_of_pending_async_sends_loses_none() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undelivered_sends_at_shutdown_are_logged_by_request_id() {
     let broker = start_broker().await;
-    let bin = spawn_binary(&[("KAFKA_BOOTSTRAP_SERVERS", &broker.bootstrap()), ("SHUTDOWN_FLUSH_TIMEOUT_MS", "500")]);
+    // The service's producers go through the fault switch, which holds their broker's answers.
+    let bin = spawn_binary(&[
+        ("KAFKA_BOOTSTRAP_SERVERS", &broker.bootstrap()),
+        ("SHUTDOWN_FLUSH_TIMEOUT_MS", "500"),
+        ("LAB_GLOBAL_FAULTS", "true"),
+    ]);
+    bin.ready().await;
     let client = reqwest::Client::new();
     let topic = random_topic("undelivered");
     let res =
         client.post(format!("{}/api/v1/send?mode=plain&eventId=U0&topic={topic}", bin.base())).send().await.unwrap();
-    assert_eq!(res.status(), 200, "the topic exists before the broker goes");
-    broker.stop().await;
+    assert_eq!(res.status(), 200, "the topic exists before the answers are held");
+    let hold = serde_json::json!({"kind": "delay-produce-response", "delayMs": 60000, "produceRequests": 1000});
+    let res = client.put(format!("{}/api/v1/lab/fault", bin.base())).json(&hold).send().await.unwrap();
+    assert_eq!(res.status(), 200);
     let mut ids = Vec::new();
     for i in 1..=5 {
         let url = format!("{}/api/v1/send?mode=plain&eventId=U{i}&sendMode=async&topic={topic}", bin.base());
@@ -168,4 +177,5 @@ async fn undelivered_sends_at_shutdown_are_logged_by_request_id() {
             "{id} not logged: {log}"
         );
     }
+    broker.stop().await;
 }

@@ -67,6 +67,7 @@ async fn metrics_count_sends_by_mode_send_mode_and_outcome() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_object_per_line_with_a_line_per_send() {
     let bin = spawn_binary(&[("LOG_FORMAT", "json"), ("RUST_LOG", "info,producer_reliability=debug")]);
+    bin.ready().await;
     let client = reqwest::Client::new();
     let res = client.post(format!("{}/api/v1/send?mode=idempotent&eventId=LOG-1", bin.base())).send().await.unwrap();
     assert_eq!(res.status(), 200);

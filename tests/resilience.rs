@@ -104,7 +104,8 @@ async fn a_caller_who_leaves_while_waiting_for_room_leaves_no_pending_status() {
         let res = svc.post(&format!("/api/v1/send?mode=plain&eventId=L{i}&sendMode=async&topic={topic}")).await;
         assert_eq!(res.status(), 202);
     }
-    let store = svc.server.state().send.store().clone();
+    let state = svc.server.state().clone();
+    let store = state.send.store();
     assert_eq!(store.pending_count(), 5);
     let send = svc.server.state().send.clone();
     let params = SendParams {
@@ -163,12 +164,14 @@ async fn broker_down_while_serving_fails_fast_and_recovers_without_restart() {
     let body: Value = res.json().await.unwrap();
     assert!(body["detail"].as_str().unwrap().contains("timed out"), "names the cause: {body}");
 
+    // An async send is accepted only once its status is safe in the state topic: with the broker
+    // away it is refused (bounded), and nothing is sent.
+    let started = Instant::now();
     let res = svc.post(&format!("/api/v1/send?mode=plain&eventId=B2&sendMode=async&topic={topic}")).await;
-    assert_eq!(res.status(), 202);
-    let id = res.json::<Value>().await.unwrap()["requestId"].as_str().unwrap().to_owned();
-    let status = svc.wait_terminal(&id).await;
-    assert_eq!(status["state"], "ERROR", "{status}");
-    assert!(status["error"].as_str().unwrap().contains("timed out"), "{status}");
+    assert_eq!(res.status(), 503);
+    assert!(started.elapsed() < Duration::from_secs(12), "bounded, took {:?}", started.elapsed());
+    let body: Value = res.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("nothing was sent"), "{body}");
 
     // The broker comes back where it was (empty: in-memory); new sends succeed, no restart.
     let broker = EmbeddedBroker::start_on(None, listen, None, &Shutdown::new()).await.expect("Tansu restarts");

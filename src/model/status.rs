@@ -10,6 +10,9 @@ pub enum DeliveryState {
     Pending,
     Ok,
     Error,
+    /// The replica that accepted the send stopped before Kafka's delivery report: the record
+    /// may or may not be in the topic.
+    Unknown,
 }
 
 impl DeliveryState {
@@ -18,6 +21,7 @@ impl DeliveryState {
             DeliveryState::Pending => "PENDING",
             DeliveryState::Ok => "OK",
             DeliveryState::Error => "ERROR",
+            DeliveryState::Unknown => "UNKNOWN",
         }
     }
 
@@ -48,6 +52,9 @@ pub struct SendStatus {
     /// Milliseconds from accepting the send to its delivery report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
+    /// The replica that accepted the send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 /// The answer to a synchronous send: the broker acknowledged the record at this offset.
@@ -125,4 +132,10 @@ pub struct BrokerInfo {
     /// The last fatal producer error and its recovery, if one happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_producer_error: Option<String>,
+    /// The replica that answered.
+    #[serde(default)]
+    pub replica: String,
+    /// The replicas alive now (heartbeats in the state topic).
+    #[serde(default)]
+    pub replicas: Vec<String>,
 }

@@ -76,6 +76,38 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub status_store_max_age_secs: u64,
 
+    /// The topic every replica keeps its statuses in (created with `cleanup.policy=compact`).
+    #[arg(long, env = "STATE_TOPIC", value_name = "STATE_TOPIC", default_value = "producer-reliability-state")]
+    pub state_topic: String,
+
+    /// Partitions of the state topic when the service creates it.
+    #[arg(long, env = "STATE_TOPIC_PARTITIONS", value_name = "STATE_TOPIC_PARTITIONS", default_value_t = 6,
+          value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub state_topic_partitions: i32,
+
+    /// This replica's name (in the state topic, `X-Served-By` and the UI); a random suffix tells
+    /// its incarnations apart. Default: the host name.
+    #[arg(long, env = "REPLICA_ID", value_name = "REPLICA_ID")]
+    pub replica_id: Option<String>,
+
+    /// How long a replica's heartbeat holds: past it, the others report its PENDING sends UNKNOWN.
+    #[arg(long, env = "REPLICA_LEASE_MS", value_name = "REPLICA_LEASE_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(500..))]
+    pub replica_lease_ms: u64,
+
+    /// How long a lookup of an id this replica does not know waits for its view to catch up.
+    #[arg(long, env = "STATE_CATCH_UP_MS", value_name = "STATE_CATCH_UP_MS", default_value_t = 1000)]
+    pub state_catch_up_ms: u64,
+
+    /// `linger.ms` of the state topic's own producer.
+    #[arg(long, env = "STATE_LINGER_MS", value_name = "STATE_LINGER_MS", default_value_t = 1)]
+    pub state_linger_ms: u32,
+
+    /// How long an async send waits for the state topic to acknowledge its PENDING status.
+    #[arg(long, env = "STATE_WRITE_TIMEOUT_MS", value_name = "STATE_WRITE_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub state_write_timeout_ms: u64,
+
     /// How long shutdown waits for undelivered records.
     #[arg(long, env = "SHUTDOWN_FLUSH_TIMEOUT_MS", value_name = "SHUTDOWN_FLUSH_TIMEOUT_MS", default_value_t = 5000)]
     pub shutdown_flush_timeout_ms: u32,
@@ -216,6 +248,18 @@ impl Config {
     pub fn client_id(&self) -> String {
         let host = gethostname::gethostname();
         format!("producer-reliability-{}", host.to_string_lossy())
+    }
+
+    /// This process's replica id: `REPLICA_ID` (else the host name) and a random suffix, so that
+    /// a restarted replica is not taken for the one that stopped.
+    pub fn replica(&self) -> String {
+        let name = self
+            .replica_id
+            .clone()
+            .filter(|r| !r.trim().is_empty())
+            .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        format!("{name}-{}", &suffix[..6])
     }
 
     /// Whether the global fault switch is on: as configured, else only with the embedded broker.

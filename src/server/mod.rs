@@ -4,7 +4,9 @@
 //!   over every `/api` route, and the topic policy.
 //! - [`startup`]: builds the parts, serves, and shuts down in order; [`router::app`] is the router,
 //!   [`http`] the listener and connection loop; [`shutdown`] the one signal every task obeys.
-//! - [`send`]: the send core both doors call. [`status_store`]: bounded statuses.
+//! - [`send`]: the send core both doors call. [`status_table`]: where statuses are recorded and
+//!   read; [`shared_state`]: the table every replica shares through a Kafka topic;
+//!   [`status_store`]: the bounded local view.
 //! - [`kafka`]: the seam under the core, producers, topics, the embedded broker and its health.
 //! - [`lab`]: the lab core, the fault proxy, lab runs and the read-back verifier.
 //! - [`rest`]: the REST door (problem+json errors). [`ui_api`]: the server functions' door.
@@ -14,6 +16,7 @@
 
 pub mod access;
 pub mod config;
+pub mod fault_proxy;
 pub mod heap_trim;
 pub mod http;
 pub mod kafka;
@@ -23,9 +26,11 @@ pub mod pages;
 pub mod rest;
 pub mod router;
 pub mod send;
+pub mod shared_state;
 pub mod shutdown;
 pub mod startup;
 pub mod state;
 pub mod status_store;
+pub mod status_table;
 pub mod telemetry;
 pub mod ui_api;

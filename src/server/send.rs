@@ -9,7 +9,8 @@ use crate::model::{
 };
 use crate::server::kafka::{DeliveryReport, DeliveryTicket, OutgoingRecord, RecordProducer, TopicCatalog};
 use crate::server::metrics::{Outcome, SendMetrics};
-use crate::server::status_store::{StatusStore, StoreFull, RECENT_LIMIT};
+use crate::server::status_store::{StatusStore, RECENT_LIMIT};
+use crate::server::status_table::{StateAck, StatusTable, Unsent};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,22 +47,10 @@ fn record_value(req: &SendRequest) -> Result<Vec<u8>, AppError> {
     .map_err(|e| AppError::internal(format!("cannot serialise the record: {e}")))
 }
 
-/// The PENDING status of a record not yet in the producer's hands: forgotten if the hand-over
-/// fails, or if the caller goes away while the send waits for room in a full queue, so no status
-/// stays PENDING for a record that was never sent.
-struct Unsent<'a> {
-    store: &'a StatusStore,
-    request_id: Uuid,
-    handed_over: bool,
-}
-
-impl Drop for Unsent<'_> {
-    fn drop(&mut self) {
-        if !self.handed_over {
-            self.store.remove(&self.request_id);
-        }
-    }
-}
+/// How long a sync answer waits for the state topic to acknowledge its outcome, so that any
+/// replica can answer for it at once; past it the answer still goes (the record itself is
+/// acknowledged) and the delay is logged.
+const STATE_ACK_WAIT: Duration = Duration::from_secs(10);
 
 /// What the send core reaches Kafka through.
 #[derive(Clone)]
@@ -73,7 +62,7 @@ pub struct KafkaPorts {
 #[derive(Clone)]
 pub struct SendService {
     kafka: KafkaPorts,
-    store: Arc<StatusStore>,
+    table: Arc<dyn StatusTable>,
     access: Arc<AccessPolicy>,
     metrics: Arc<SendMetrics>,
     default_topic: Arc<str>,
@@ -84,7 +73,7 @@ pub struct SendService {
 impl SendService {
     pub fn new(
         kafka: KafkaPorts,
-        store: Arc<StatusStore>,
+        table: Arc<dyn StatusTable>,
         access: Arc<AccessPolicy>,
         metrics: Arc<SendMetrics>,
         default_topic: &str,
@@ -92,7 +81,7 @@ impl SendService {
     ) -> Self {
         Self {
             kafka,
-            store,
+            table,
             access,
             metrics,
             default_topic: default_topic.into(),
@@ -104,8 +93,13 @@ impl SendService {
         &self.default_topic
     }
 
-    pub fn store(&self) -> &Arc<StatusStore> {
-        &self.store
+    /// The local view of the statuses (counts, and what tests inspect).
+    pub fn store(&self) -> &StatusStore {
+        self.table.view()
+    }
+
+    pub fn table(&self) -> &Arc<dyn StatusTable> {
+        &self.table
     }
 
     pub fn producers(&self) -> &Arc<dyn RecordProducer> {
@@ -160,11 +154,16 @@ impl SendService {
     async fn await_report(
         &self,
         topic: &str,
-        report: oneshot::Receiver<DeliveryReport>,
+        report: oneshot::Receiver<(DeliveryReport, StateAck)>,
     ) -> Result<(i32, i64), AppError> {
         match tokio::time::timeout(self.sync_wait, report).await {
-            Ok(Ok(Ok(delivered))) => Ok(delivered),
-            Ok(Ok(Err(failure))) => {
+            Ok(Ok((Ok(delivered), ack))) => {
+                if let Err(why) = ack.wait(STATE_ACK_WAIT).await {
+                    tracing::warn!(%why, "a sync send's outcome is not yet readable by the other replicas");
+                }
+                Ok(delivered)
+            }
+            Ok(Ok((Err(failure), _))) => {
                 let message = format!("Delivery to '{topic}' failed: {}", failure.message);
                 Err(if failure.timed_out { AppError::Timeout { message } } else { AppError::broker(message) })
             }
@@ -191,12 +190,14 @@ impl SendService {
     async fn enqueue_checked(
         &self,
         req: &SendRequest,
-    ) -> Result<(Uuid, Instant, Option<oneshot::Receiver<DeliveryReport>>), AppError> {
+    ) -> Result<(Uuid, Instant, Option<oneshot::Receiver<(DeliveryReport, StateAck)>>), AppError> {
         self.check_destination(req).await?;
         let value = record_value(req)?;
         let request_id = Uuid::new_v4();
         let accepted = Instant::now();
-        self.store.insert(pending_status(request_id, req)).map_err(store_full)?;
+        // An async 202 promises a status any replica can report: recorded durably first.
+        let durable = req.send_mode == SendMode::Async;
+        self.table.accept(pending_status(request_id, req), durable).await?;
         let (waiter, report) = match req.send_mode {
             SendMode::Sync => {
                 let (tx, rx) = oneshot::channel();
@@ -205,15 +206,15 @@ impl SendService {
             SendMode::Async => (None, None),
         };
         let ticket = Box::new(DeliveryTicket { request_id, send_mode: req.send_mode, accepted, waiter });
-        let mut unsent = Unsent { store: &self.store, request_id, handed_over: false };
+        let mut unsent = Unsent::new(self.table.as_ref(), request_id);
         let record = OutgoingRecord { topic: &req.topic, key: &req.key, value: &value, partition: req.partition };
         self.kafka.producers.send(req.mode, record, ticket).await?;
-        unsent.handed_over = true;
+        unsent.keep();
         Ok((request_id, accepted, report))
     }
 
-    /// The status of one send, by the request id its answer carried.
-    pub fn status(&self, request_id: Option<&str>) -> Result<SendStatus, AppError> {
+    /// The status of one send, by the request id its answer carried (from any replica).
+    pub async fn status(&self, request_id: Option<&str>) -> Result<SendStatus, AppError> {
         let raw = request_id.map(str::trim).filter(|s| !s.is_empty());
         let Some(raw) = raw else {
             return Err(AppError::invalid(Field::RequestId, "Missing: requestId"));
@@ -221,14 +222,15 @@ impl SendService {
         let id = Uuid::parse_str(raw).map_err(|_| {
             AppError::invalid(Field::RequestId, format!("requestId '{}' is not a UUID", raw.escape_debug()))
         })?;
-        self.store
+        self.table
             .get(&id)
+            .await
             .ok_or_else(|| AppError::not_found(format!("No send with requestId {id} (unknown or expired)")))
     }
 
-    /// The latest sends of this server, newest first.
+    /// The latest sends of every replica, newest first.
     pub fn recent(&self) -> Vec<SendStatus> {
-        self.store.recent(RECENT_LIMIT)
+        self.table.recent(RECENT_LIMIT)
     }
 }
 
@@ -245,16 +247,6 @@ fn pending_status(request_id: Uuid, req: &SendRequest) -> SendStatus {
         offset: None,
         error: None,
         latency_ms: None,
-    }
-}
-
-fn store_full(full: StoreFull) -> AppError {
-    AppError::Overloaded {
-        message: format!(
-            "Every one of the {} statuses kept (STATUS_STORE_CAPACITY) is a send still waiting for its delivery \
-             report; none is forgotten, so this send is refused: retry shortly",
-            full.capacity
-        ),
-        retry_after_secs: 1,
+        replica: None,
     }
 }

@@ -14,6 +14,9 @@ use tokio_util::task::TaskTracker;
 pub struct Shutdown {
     token: CancellationToken,
     tracker: TaskTracker,
+    /// What must outlive every other task (the embedded broker): stopped once they ended.
+    last_token: CancellationToken,
+    last_tracker: TaskTracker,
 }
 
 impl Shutdown {
@@ -35,17 +38,38 @@ impl Shutdown {
         self.tracker.spawn(task)
     }
 
+    /// The signal of the tasks stopped last: those every other task may still need.
+    pub fn last_token(&self) -> CancellationToken {
+        self.last_token.clone()
+    }
+
+    /// Spawns a task stopped after every other one (it must end once `last_token` is cancelled).
+    pub fn spawn_last<F>(&self, task: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.last_tracker.spawn(task)
+    }
+
     pub fn is_cancelled(&self) -> bool {
         self.token.is_cancelled()
     }
 
-    /// Cancels every task and waits up to `timeout` for all of them; false if some did not end.
+    /// Cancels every task and waits up to `timeout` for them, then does the same for the tasks
+    /// stopped last; false if some did not end in time.
     pub async fn stop_all(&self, timeout: Duration) -> bool {
-        self.token.cancel();
-        self.tracker.close();
-        let done = tokio::time::timeout(timeout, self.tracker.wait()).await.is_ok();
+        let first = Self::stop(&self.token, &self.tracker, timeout).await;
+        let last = Self::stop(&self.last_token, &self.last_tracker, timeout).await;
+        first && last
+    }
+
+    async fn stop(token: &CancellationToken, tracker: &TaskTracker, timeout: Duration) -> bool {
+        token.cancel();
+        tracker.close();
+        let done = tokio::time::timeout(timeout, tracker.wait()).await.is_ok();
         if !done {
-            tracing::warn!(left = self.tracker.len(), "tasks still running after the shutdown timeout");
+            tracing::warn!(left = tracker.len(), "tasks still running after the shutdown timeout");
         }
         done
     }

@@ -31,10 +31,19 @@ impl AppState {
         Self(Arc::new(parts))
     }
 
-    /// The broker as both doors describe it: kind, readiness, topics, last producer failure.
+    /// The broker as both doors describe it: kind, readiness (the status view rebuilt too),
+    /// topics, last producer failure, and the replicas sharing the statuses.
     pub async fn broker_info(&self) -> BrokerInfo {
         let last_failure = self.send.producers().last_failure();
-        self.broker.info(self.send.topics().as_ref(), self.send.default_topic(), last_failure).await
+        let mut info = self.broker.info(self.send.topics().as_ref(), self.send.default_topic(), last_failure).await;
+        let table = self.send.table();
+        if let (true, Some(reason)) = (info.ready, table.not_ready()) {
+            info.ready = false;
+            info.reason = Some(reason);
+        }
+        info.replica = table.replica().to_owned();
+        info.replicas = table.alive_replicas();
+        info
     }
 }
 

@@ -107,8 +107,8 @@ pub async fn send_event(params: SendParams) -> Result<SendOutcome, AppError> {
     Ok(outcome)
 }
 
-pub fn get_status(request_id: Option<String>) -> Result<SendStatus, AppError> {
-    state()?.send.status(request_id.as_deref())
+pub async fn get_status(request_id: Option<String>) -> Result<SendStatus, AppError> {
+    state()?.send.status(request_id.as_deref()).await
 }
 
 pub fn recent_sends() -> Result<Vec<SendStatus>, AppError> {

@@ -22,6 +22,11 @@ pub fn BrokerBadge(info: BrokerInfo) -> impl IntoView {
             <span>{label}</span>
             <code>{info.bootstrap_servers}</code>
             <span class="muted">{health}</span>
+            {(!info.replica.is_empty()).then(|| view! {
+                <span class="replica" data-testid="replica" title=format!("replicas alive: {}", info.replicas.join(", "))>
+                    {format!("served by {} · {} replica(s)", info.replica, info.replicas.len().max(1))}
+                </span>
+            })}
             {info.reason.map(|r| view! { <span class="error-text">{r}</span> })}
             {info.last_producer_error.map(|e| view! {
                 <span class="producer-event" role="status" data-testid="producer-event">{e}</span>

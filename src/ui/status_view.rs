@@ -15,6 +15,7 @@ pub fn StateBadge(state: DeliveryState) -> impl IntoView {
         DeliveryState::Pending => "badge badge-pending",
         DeliveryState::Ok => "badge badge-ok",
         DeliveryState::Error => "badge badge-error",
+        DeliveryState::Unknown => "badge badge-unknown",
     };
     view! { <span class=class data-testid="state">{state.as_str()}</span> }
 }

@@ -21,11 +21,12 @@ pub struct TestService {
 }
 
 /// Extra flags on top of a port-0 listener; an empty bootstrap means the embedded broker.
-/// Waits until the broker is ready.
+/// Waits until the service is ready (the broker answers and the status view is rebuilt).
 pub async fn start_service(extra: &[&str]) -> TestService {
     let svc = start_service_unready(extra).await;
-    let ready = svc.server.state().broker.wait_ready(Duration::from_secs(20)).await;
-    assert!(ready.ready, "broker not ready: {:?}", ready.reason);
+    let state = svc.server.state().clone();
+    let ready = eventually(Duration::from_secs(30), || async { state.broker_info().await.ready }).await;
+    assert!(ready, "not ready: {:?}", state.broker_info().await.reason);
     svc
 }
 
@@ -196,6 +197,18 @@ pub fn spawn_binary(envs: &[(&str, &str)]) -> RunningBinary {
 impl RunningBinary {
     pub fn base(&self) -> String {
         format!("http://{}", self.http)
+    }
+
+    /// Waits (bounded) until `/health/ready` answers 200: the broker answers and the status view
+    /// is rebuilt, as a load balancer's health check would.
+    pub async fn ready(&self) {
+        let client = reqwest::Client::new();
+        let url = format!("{}/health/ready", self.base());
+        let ready = eventually(Duration::from_secs(30), || async {
+            client.get(&url).send().await.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        assert!(ready, "{} did not become ready", self.base());
     }
 
     pub fn signal(&self, sig: libc::c_int) {

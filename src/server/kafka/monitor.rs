@@ -76,6 +76,8 @@ impl BrokerMonitor {
             topics: listed.unwrap_or_default(),
             default_topic: default_topic.to_owned(),
             last_producer_error,
+            replica: String::new(),
+            replicas: Vec::new(),
         }
     }
 }
@@ -84,6 +86,7 @@ impl BrokerMonitor {
 pub struct KafkaParts {
     pub topics: Arc<dyn TopicCatalog>,
     pub producers: Arc<dyn RecordProducer>,
+    pub table: Arc<dyn crate::server::status_table::StatusTable>,
 }
 
 async fn probe_loop(
@@ -111,6 +114,7 @@ async fn probe_loop(
             kafka.topics.forget(None);
             if was_ever_ready {
                 kafka.producers.renew_after_outage().await;
+                kafka.table.broker_back().await;
             }
             was_ever_ready = true;
         }

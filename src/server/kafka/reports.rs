@@ -1,9 +1,10 @@
-//! Where delivery reports go, whichever producer made them: the status store, the send metrics,
+//! Where delivery reports go, whichever producer made them: the status table, the send metrics,
 //! and the caller waiting for a synchronous send.
 
 use crate::model::{ProducerMode, SendMode};
 use crate::server::metrics::{Outcome, SendMetrics};
-use crate::server::status_store::{Delivered, StatusStore};
+use crate::server::status_store::Delivered;
+use crate::server::status_table::{StateAck, StatusTable};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
@@ -26,22 +27,23 @@ pub struct DeliveryTicket {
     pub request_id: Uuid,
     pub send_mode: SendMode,
     pub accepted: Instant,
-    /// Set for a synchronous send: the caller awaiting the broker's acknowledgement.
-    pub waiter: Option<oneshot::Sender<DeliveryReport>>,
+    /// Set for a synchronous send: the caller awaiting the broker's acknowledgement, and the
+    /// status table's acknowledgement of the outcome.
+    pub waiter: Option<oneshot::Sender<(DeliveryReport, StateAck)>>,
 }
 
 pub struct DeliveryReports {
-    store: Arc<StatusStore>,
+    table: Arc<dyn StatusTable>,
     metrics: Arc<SendMetrics>,
 }
 
 impl DeliveryReports {
-    pub fn new(store: Arc<StatusStore>, metrics: Arc<SendMetrics>) -> Self {
-        Self { store, metrics }
+    pub fn new(table: Arc<dyn StatusTable>, metrics: Arc<SendMetrics>) -> Self {
+        Self { table, metrics }
     }
 
-    pub fn store(&self) -> &Arc<StatusStore> {
-        &self.store
+    pub fn table(&self) -> &Arc<dyn StatusTable> {
+        &self.table
     }
 
     pub fn metrics(&self) -> &Arc<SendMetrics> {
@@ -67,11 +69,11 @@ impl DeliveryReports {
                 Delivered::Failed(failure.message.clone())
             }
         };
-        if !self.store.complete(&ticket.request_id, outcome, latency) {
-            tracing::debug!(request_id = %ticket.request_id, "delivery report for a status no longer kept");
-        }
+        // The status is recorded whoever waits: a caller that left changes nothing.
+        let durable = ticket.send_mode == SendMode::Sync;
+        let ack = self.table.complete(&ticket.request_id, outcome, latency, durable);
         if let Some(waiter) = ticket.waiter {
-            let _ = waiter.send(report);
+            let _ = waiter.send((report, ack));
         }
     }
 }

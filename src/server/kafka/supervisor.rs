@@ -73,9 +73,10 @@ impl EmbeddedBroker {
         let child = spawn_and_wait(&bin, listen, advertised, &tail).await?;
         let pid = Arc::new(AtomicU32::new(child.id().unwrap_or(0)));
         let (life_tx, life) = watch::channel(BrokerLife { generation: 1, alive: true, reason: None });
-        let stop = shutdown.token().child_token();
+        // Stopped last: every client of the service talks to it until then.
+        let stop = shutdown.last_token().child_token();
         let supervisor = Supervisor { bin, listen, advertised, tail, pid: pid.clone(), life: life_tx };
-        let finished = shutdown.spawn(supervisor.run(child, stop.clone()));
+        let finished = shutdown.spawn_last(supervisor.run(child, stop.clone()));
         tracing::info!(
             listen = %listen,
             bootstrap = %advertised,

@@ -16,8 +16,10 @@ pub const TANSU_INSTALL_HINT: &str = "cargo install tansu --version 0.6.0 --lock
 
 /// How long Tansu may take to accept connections after it starts.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long Tansu may take to exit after SIGTERM before it is killed.
-const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How long Tansu may take to exit after SIGTERM before it is killed. Short: with clients still
+/// connected (the service's own, until the process exits) Tansu waits for them, and its memory
+/// storage has nothing to save.
+const STOP_GRACE: Duration = Duration::from_millis(500);
 /// Lines of Tansu's output kept to explain a failed start.
 const OUTPUT_TAIL: usize = 20;
 

@@ -119,9 +119,30 @@ impl TopicRegistry {
         .await
     }
 
+    /// A topic of the service's own (the state topic): created with its `partitions` and
+    /// `configs` if it is missing; its partition count.
+    pub async fn ensure_configured(
+        &self,
+        topic: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<i32, AppError> {
+        if let Some(n) = self.partition_count(topic).await? {
+            return Ok(n);
+        }
+        self.create_with(topic, partitions, configs).await
+    }
+
     async fn create(&self, topic: &str) -> Result<i32, AppError> {
+        self.create_with(topic, self.partitions, &[]).await
+    }
+
+    async fn create_with(&self, topic: &str, partitions: i32, configs: &[(&str, &str)]) -> Result<i32, AppError> {
         let replication = TopicReplication::Fixed(self.replication);
-        let new_topic = NewTopic::new(topic, self.partitions, replication);
+        let mut new_topic = NewTopic::new(topic, partitions, replication);
+        for (key, value) in configs {
+            new_topic = new_topic.set(key, value);
+        }
         let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT)).request_timeout(Some(ADMIN_TIMEOUT));
         let results =
             self.admin.create_topics([&new_topic], &options).await.map_err(|e| {
@@ -137,7 +158,7 @@ impl TopicRegistry {
                 }
             }
         }
-        tracing::info!(topic, partitions = self.partitions, "created topic");
+        tracing::info!(topic, partitions, "created topic");
         // The new topic's metadata can lag its creation by a moment; ask until it shows.
         let deadline = tokio::time::Instant::now() + ADMIN_TIMEOUT;
         loop {

@@ -1,12 +1,12 @@
 //! The fault policy: what the proxy does for a validated fault, what the proxy's state reads as,
 //! and the refusals (no proxy, a switch that is not enabled, a scenario that is not a fault).
 
-use super::proxy::{ActiveFault, FaultProxy};
 use crate::error::AppError;
 use crate::model::{
     FaultKind, FaultSpec, FaultStatus, ProxyListener, DEFAULT_DELAY_MS, DEFAULT_PRODUCE_REQUESTS, DEFAULT_SLOW_MS,
     DEFAULT_UNAVAILABLE_MS,
 };
+use crate::server::fault_proxy::{ActiveFault, FaultProxy};
 use std::time::{Duration, Instant};
 
 /// The retriable error `produce-error` answers with: NOT_LEADER_OR_FOLLOWER.

@@ -3,16 +3,17 @@
 //! `socket.timeout.ms`), account for every send, clear the fault, read the topic back, report.
 
 use super::faults::proxy_fault;
-use super::proxy::FaultProxy;
 use super::registry::RunRecord;
 use super::verifier::{analyse, read_back, ReadBound, SentEvent};
 use crate::error::AppError;
 use crate::model::{DeliveryState, FaultKind, LabRunState, SendMode, SendRequest, Verification};
 use crate::server::access::AccessPolicy;
+use crate::server::fault_proxy::FaultProxy;
 use crate::server::kafka::{DeliveryReports, KafkaSettings, ProducerPair, RecordProducer, TopicCatalog};
 use crate::server::metrics::SendMetrics;
 use crate::server::send::{KafkaPorts, SendService};
 use crate::server::status_store::StatusStore;
+use crate::server::status_table::{LocalStatusTable, StatusTable};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,7 +112,8 @@ async fn run_steps(ctx: &RunContext, record: &RunRecord, stop: &CancellationToke
     let copies = if fault.kind == FaultKind::ClientRetry { 2 } else { 1 };
     // The run's own store holds every one of its sends: none is evicted (capacity = sends).
     let store = Arc::new(StatusStore::new(count as usize * copies, Duration::from_secs(3600)));
-    let reports = Arc::new(DeliveryReports::new(store.clone(), SendMetrics::detached()));
+    let table: Arc<dyn StatusTable> = Arc::new(LocalStatusTable::new(store.clone()));
+    let reports = Arc::new(DeliveryReports::new(table.clone(), SendMetrics::detached()));
     let producers = Arc::new(
         ProducerPair::new(&settings, reports.clone(), ctx.topics.clone())
             .map_err(|e| AppError::internal(format!("cannot create the lab's producers: {e}")))?,
@@ -119,7 +121,7 @@ async fn run_steps(ctx: &RunContext, record: &RunRecord, stop: &CancellationToke
     let ports = KafkaPorts { producers: producers.clone(), topics: ctx.topics.clone() };
     let delivery_timeout = Duration::from_millis(LAB_DELIVERY_TIMEOUT_MS.into());
     let service =
-        SendService::new(ports, store.clone(), ctx.access.clone(), reports.metrics().clone(), &topic, delivery_timeout);
+        SendService::new(ports, table, ctx.access.clone(), reports.metrics().clone(), &topic, delivery_timeout);
     if let (Some(proxy), Some(active)) = (&ctx.proxy, proxy_fault(&fault)) {
         proxy.set_fault(active);
     }
@@ -295,6 +297,7 @@ mod tests {
                 offset: None,
                 error: None,
                 latency_ms: None,
+                replica: None,
             };
             store.insert(status).expect("room");
             // Every event but the last is acknowledged.

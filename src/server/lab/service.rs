@@ -3,11 +3,11 @@
 //! fault. Input arrives as text ([`LabParams`], [`FaultParams`]) and is validated here, once.
 
 use super::faults::{no_proxy, not_a_switch, proxy_fault, status_of, switch_disabled};
-use super::proxy::FaultProxy;
 use super::registry::RunRegistry;
 use super::run::{execute, run_settings, RunContext};
 use crate::error::AppError;
 use crate::model::{FaultKind, FaultParams, FaultStatus, LabParams, LabRunReport};
+use crate::server::fault_proxy::FaultProxy;
 use crate::server::shutdown::Shutdown;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;

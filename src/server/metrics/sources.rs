@@ -56,7 +56,7 @@ impl ScrapeSource for crate::server::lab::LabService {
     }
 
     fn counters(&self) -> Vec<(&'static str, &'static str, u64)> {
-        let mut total = crate::server::lab::proxy::CountersSnapshot::default();
+        let mut total = crate::server::fault_proxy::CountersSnapshot::default();
         for proxy in self.proxies() {
             let c = proxy.counters().snapshot();
             total.connections += c.connections;

@@ -132,7 +132,7 @@ async fn send(State(state): State<AppState>, query: QueryParams, _: NoBody) -> R
 ))]
 async fn status(State(state): State<AppState>, query: QueryParams, _: NoBody) -> Result<Response, AppError> {
     let id = query.get("requestId");
-    Ok(Json(state.send.status(id.as_deref())?).into_response())
+    Ok(Json(state.send.status(id.as_deref()).await?).into_response())
 }
 
 /// The last 50 sends, newest first.

@@ -20,9 +20,11 @@ use crate::server::lab::{FaultSwitch, LabService, RunContext};
 use crate::server::metrics::Metrics;
 use crate::server::router::app;
 use crate::server::send::{KafkaPorts, SendService};
+use crate::server::shared_state::{FollowerRoute, SharedStatusTable, StateSettings};
 use crate::server::shutdown::Shutdown;
 use crate::server::state::{AppParts, AppState};
 use crate::server::status_store::StatusStore;
+use crate::server::status_table::{LocalStatusTable, StatusTable};
 use leptos::config::LeptosOptions;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +40,7 @@ pub struct Server {
     state: AppState,
     embedded: Option<Arc<EmbeddedBroker>>,
     producers: Option<Arc<ProducerPair>>,
+    shared: Option<Arc<SharedStatusTable>>,
     flush_timeout: Duration,
     tasks: Shutdown,
     stop_http: CancellationToken,
@@ -54,6 +57,7 @@ pub struct ShutdownReport {
 /// What the cores are built from, whichever Kafka is behind them.
 struct Parts {
     kafka: KafkaPorts,
+    table: Arc<dyn StatusTable>,
     store: Arc<StatusStore>,
     metrics: Metrics,
     settings: Arc<KafkaSettings>,
@@ -63,77 +67,99 @@ struct Parts {
     switch: FaultSwitch,
 }
 
-/// Starts the broker (embedded unless `KAFKA_BOOTSTRAP_SERVERS` names one), the producers and
-/// the HTTP server on `config.site_addr` (port 0 picks a free one).
+/// Starts the broker (embedded unless `KAFKA_BOOTSTRAP_SERVERS` names one), the producers, the
+/// shared status table and the HTTP server on `config.site_addr` (port 0 picks a free one).
 pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> Result<Server, StartupError> {
     let tasks = Shutdown::new();
     let broker = broker::connect(&config, &tasks).await?;
-    let settings = Arc::new(KafkaSettings::new(&config, broker.bootstrap.clone()));
-    let producer_settings = KafkaSettings::new(&config, broker.producers_bootstrap());
+    let (parts, pair, shared) = kafka_parts(&config, &broker, &tasks)?;
+    leptos_options.site_addr = config.site_addr;
+    let state = assemble(&config, leptos_options, parts, &tasks);
+    let mut server = serve(&config, state, broker.embedded, tasks)?;
+    server.producers = Some(pair);
+    server.shared = Some(shared);
+    Ok(server)
+}
+
+/// The Kafka side: topics, the shared status table, the producers and their monitor, the lab.
+fn kafka_parts(
+    config: &Config,
+    broker: &broker::BrokerSetup,
+    tasks: &Shutdown,
+) -> Result<(Parts, Arc<ProducerPair>, Arc<SharedStatusTable>), StartupError> {
+    let settings = Arc::new(KafkaSettings::new(config, broker.bootstrap.clone()));
     let replication = if broker.kind == BrokerKind::Embedded { 1 } else { config.kafka_topic_replication };
     let kafka_error = |what| move |source| StartupError::Kafka { what, source };
     let topics = Arc::new(
         TopicRegistry::new(&settings, config.kafka_topic_partitions, replication)
             .map_err(kafka_error("admin client"))?,
     );
-    let (store, metrics, reports) = status_parts(&config);
+    let (store, mut metrics) = store_and_metrics(config);
+    let follower = FollowerRoute {
+        kafka: KafkaSettings::new(config, broker.follower_bootstrap()),
+        proxy: broker.follower_proxy.clone(),
+    };
+    let shared =
+        SharedStatusTable::start(&settings, follower, topics.clone(), store.clone(), state_settings(config), tasks)
+            .map_err(kafka_error("state topic writer"))?;
+    metrics.add_source(shared.clone());
+    let table: Arc<dyn StatusTable> = shared.clone();
+    let reports = Arc::new(DeliveryReports::new(table.clone(), metrics.sends.clone()));
+    let producer_settings = KafkaSettings::new(config, broker.producers_bootstrap());
     let producers =
         Arc::new(ProducerPair::new(&producer_settings, reports, topics.clone()).map_err(kafka_error("producers"))?);
-    producers.watch_fatal_errors(&tasks);
-    let pair = producers.clone();
+    producers.watch_fatal_errors(tasks);
     let life = broker.embedded.as_ref().map(|b| b.life());
-    let kafka_parts = KafkaParts { topics: topics.clone(), producers: producers.clone() };
-    let monitor = Arc::new(BrokerMonitor::spawn(broker.kind, broker.bootstrap.clone(), kafka_parts, life, &tasks));
-    let access = Arc::new(AccessPolicy::new(&config));
-    let lab_access = access.clone();
+    let watched = KafkaParts { topics: topics.clone(), producers: producers.clone(), table: table.clone() };
+    let monitor = Arc::new(BrokerMonitor::spawn(broker.kind, broker.bootstrap.clone(), watched, life, tasks));
+    let access = Arc::new(AccessPolicy::new(config));
     let lab = RunContext {
         proxy: broker.lab_proxy.clone(),
         cluster: broker.bootstrap.clone(),
         settings: (*settings).clone(),
         topics: topics.clone(),
-        access: lab_access,
+        access: access.clone(),
     };
     let switch = match (&broker.switch_proxy, config.plaintext_cluster()) {
         (Some(proxy), _) => FaultSwitch::On(proxy.clone()),
         (None, true) => FaultSwitch::Disabled,
         (None, false) => FaultSwitch::NoProxy,
     };
-    let parts = Parts {
-        kafka: KafkaPorts { producers, topics },
-        store,
-        metrics,
-        settings,
-        broker: monitor,
-        access,
-        lab: Some(lab),
-        switch,
-    };
-    leptos_options.site_addr = config.site_addr;
-    let state = assemble(&config, leptos_options, parts, &tasks);
-    let mut server = serve(&config, state, broker.embedded, tasks)?;
-    server.producers = Some(pair);
-    Ok(server)
+    let kafka = KafkaPorts { producers: producers.clone(), topics };
+    let parts = Parts { kafka, table, store, metrics, settings, broker: monitor, access, lab: Some(lab), switch };
+    Ok((parts, producers, shared))
 }
 
-/// The status store, the metrics registry, and where delivery reports go.
-fn status_parts(config: &Config) -> (Arc<StatusStore>, Metrics, Arc<DeliveryReports>) {
+/// The state topic's settings, from the configuration.
+fn state_settings(config: &Config) -> StateSettings {
+    StateSettings {
+        topic: config.state_topic.clone(),
+        partitions: config.state_topic_partitions,
+        replica: config.replica(),
+        lease: Duration::from_millis(config.replica_lease_ms),
+        catch_up: Duration::from_millis(config.state_catch_up_ms),
+        linger_ms: config.state_linger_ms,
+        write_timeout: Duration::from_millis(config.state_write_timeout_ms),
+        max_age: config.status_store_max_age(),
+    }
+}
+
+/// The bounded status store (every replica's statuses, as this one sees them) and the metrics.
+fn store_and_metrics(config: &Config) -> (Arc<StatusStore>, Metrics) {
     let capacity = usize::try_from(config.status_store_capacity).unwrap_or(usize::MAX);
-    let store = Arc::new(StatusStore::new(capacity, config.status_store_max_age()));
-    let metrics = Metrics::new();
-    let reports = Arc::new(DeliveryReports::new(store.clone(), metrics.sends.clone()));
-    (store, metrics, reports)
+    (Arc::new(StatusStore::new(capacity, config.status_store_max_age())), Metrics::new())
 }
 
 /// The cores (send, lab) over their Kafka parts, and the state both doors reach.
 fn assemble(config: &Config, leptos_options: LeptosOptions, parts: Parts, tasks: &Shutdown) -> AppState {
-    let Parts { kafka, store, mut metrics, settings, broker, access, lab, switch } = parts;
+    let Parts { kafka, table, store, mut metrics, settings, broker, access, lab, switch } = parts;
     let lab = Arc::new(LabService::new(lab, switch, tasks));
     metrics.add_source(store.clone());
     metrics.add_source(lab.clone());
-    spawn_heap_trimmer(store.clone(), tasks);
+    spawn_heap_trimmer(store, tasks);
     let sends = metrics.sends.clone();
     let send =
-        SendService::new(kafka, store, access.clone(), sends, &config.kafka_default_topic, config.delivery_timeout());
+        SendService::new(kafka, table, access.clone(), sends, &config.kafka_default_topic, config.delivery_timeout());
     AppState::new(AppParts { leptos_options, send, broker, kafka: settings, lab, metrics: Arc::new(metrics), access })
 }
 
@@ -157,20 +183,23 @@ fn serve(
     let router = app(state.clone(), config.delivery_timeout() + Duration::from_secs(10));
     let flush_timeout = config.shutdown_flush_timeout();
     let http = tasks.spawn(http::serve(listener, router, stop_http.clone(), flush_timeout));
-    Ok(Server { addr, state, embedded, producers: None, flush_timeout, tasks, stop_http, http })
+    Ok(Server { addr, state, embedded, producers: None, shared: None, flush_timeout, tasks, stop_http, http })
 }
 
 /// A service over [`InMemoryKafka`] (no broker, no HTTP listener): for router and contract
 /// tests that make no claim about Kafka. Lab runs answer 503 there.
 pub fn in_memory(config: &Config, leptos_options: LeptosOptions) -> (AppState, Arc<InMemoryKafka>, Shutdown) {
     let tasks = Shutdown::new();
-    let (store, metrics, reports) = status_parts(config);
+    let (store, metrics) = store_and_metrics(config);
+    let table: Arc<dyn StatusTable> = Arc::new(LocalStatusTable::new(store.clone()));
+    let reports = Arc::new(DeliveryReports::new(table.clone(), metrics.sends.clone()));
     let kafka = Arc::new(InMemoryKafka::new(reports, config.kafka_topic_partitions));
     let settings = Arc::new(KafkaSettings::new(config, "in-memory".into()));
-    let kafka_parts = KafkaParts { topics: kafka.clone(), producers: kafka.clone() };
+    let kafka_parts = KafkaParts { topics: kafka.clone(), producers: kafka.clone(), table: table.clone() };
     let broker = Arc::new(BrokerMonitor::spawn(BrokerKind::External, "in-memory".into(), kafka_parts, None, &tasks));
     let parts = Parts {
         kafka: KafkaPorts { producers: kafka.clone(), topics: kafka.clone() },
+        table,
         store,
         metrics,
         settings,
@@ -195,6 +224,11 @@ impl Server {
         self.embedded.as_deref()
     }
 
+    /// The status table shared through the state topic (for tests of the view).
+    pub fn shared_table(&self) -> Option<&Arc<SharedStatusTable>> {
+        self.shared.as_ref()
+    }
+
     /// The rdkafka producers behind the send core (for tests of their recovery).
     pub fn producer_pair(&self) -> Option<&Arc<ProducerPair>> {
         self.producers.as_ref()
@@ -214,8 +248,16 @@ impl Server {
             tracing::info!("all records delivered");
         } else {
             tracing::warn!(undelivered, "records still undelivered after the flush timeout");
-            for request_id in self.state.send.store().pending_ids() {
+            for request_id in self.state.send.table().own_pending_ids() {
                 tracing::warn!(%request_id, "undelivered at shutdown");
+            }
+        }
+        // Then the statuses they ended with, and this replica's goodbye, reach the state topic.
+        if let Some(shared) = self.shared.clone() {
+            let timeout = self.flush_timeout;
+            let left = tokio::task::spawn_blocking(move || shared.finish(timeout)).await.unwrap_or(-1);
+            if left != 0 {
+                tracing::warn!(left, "state records not acknowledged at shutdown");
             }
         }
         self.tasks.stop_all(TASKS_STOP_TIMEOUT).await;

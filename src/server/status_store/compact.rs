@@ -2,6 +2,7 @@
 //! default 100,000 statuses stay within tens of megabytes. The topic's name is shared between
 //! consecutive statuses of the same topic; a key equal to the eventId is not stored twice.
 
+use super::shard::Shared;
 use super::Delivered;
 use crate::model::{DeliveryState, ProducerMode, SendMode, SendStatus};
 use std::sync::Arc;
@@ -14,6 +15,8 @@ pub(super) struct CompactStatus {
     /// `None` when the key is the eventId (the default).
     key: Option<Box<str>>,
     topic: Arc<str>,
+    /// The replica that accepted the send (shared between statuses of the same replica).
+    pub(super) owner: Option<Arc<str>>,
     error: Option<Box<str>>,
     /// -1 until delivered.
     offset: i64,
@@ -27,18 +30,23 @@ pub(super) struct CompactStatus {
 }
 
 impl CompactStatus {
-    /// `topic` is the shared name to reuse when it matches the status's topic.
-    pub(super) fn new(status: SendStatus, shared_topic: Option<&Arc<str>>, created: Instant) -> Self {
-        let topic = match shared_topic {
+    /// `shared` holds the topic and replica names to reuse when they match the status's.
+    pub(super) fn new(status: SendStatus, shared: &Shared, created: Instant) -> Self {
+        let topic = match &shared.topic {
             Some(t) if **t == *status.topic => t.clone(),
             _ => Arc::from(status.topic),
         };
+        let owner = status.replica.map(|r| match &shared.owner {
+            Some(o) if **o == *r => o.clone(),
+            _ => Arc::from(r),
+        });
         let key = (status.key != status.event_id).then(|| status.key.into_boxed_str());
         Self {
             created,
             event_id: status.event_id.into_boxed_str(),
             key,
             topic,
+            owner,
             error: status.error.map(String::into_boxed_str),
             offset: status.offset.unwrap_or(-1),
             partition: status.partition.unwrap_or(-1),
@@ -51,6 +59,24 @@ impl CompactStatus {
 
     pub(super) fn topic(&self) -> &Arc<str> {
         &self.topic
+    }
+
+    /// Takes the outcome another replica recorded; a late PENDING never undoes a final state.
+    pub(super) fn merge(&mut self, newer: &SendStatus) {
+        if newer.state == DeliveryState::Pending && self.state.is_terminal() {
+            return;
+        }
+        self.state = newer.state;
+        self.partition = newer.partition.unwrap_or(-1);
+        self.offset = newer.offset.unwrap_or(-1);
+        self.error = newer.error.clone().map(String::into_boxed_str);
+        self.latency_us = newer.latency_ms.map(|ms| (ms * 1000.0) as u32).unwrap_or(u32::MAX);
+    }
+
+    /// The replica that accepted the send stopped before its report.
+    pub(super) fn mark_unknown(&mut self, reason: String) {
+        self.state = DeliveryState::Unknown;
+        self.error = Some(reason.into_boxed_str());
     }
 
     pub(super) fn complete(&mut self, outcome: Delivered, latency: Duration) {
@@ -84,6 +110,7 @@ impl CompactStatus {
             offset: (self.offset >= 0).then_some(self.offset),
             error: self.error.as_deref().map(str::to_owned),
             latency_ms: (self.latency_us != u32::MAX).then(|| f64::from(self.latency_us) / 1000.0),
+            replica: self.owner.as_deref().map(str::to_owned),
         }
     }
 }
@@ -105,6 +132,7 @@ mod tests {
             offset: None,
             error: None,
             latency_ms: None,
+            replica: None,
         }
     }
 
@@ -112,7 +140,7 @@ mod tests {
     fn round_trips_every_field() {
         let id = Uuid::new_v4();
         for key in ["E-1", "customer-7"] {
-            let mut compact = CompactStatus::new(status(key), None, Instant::now());
+            let mut compact = CompactStatus::new(status(key), &Shared::default(), Instant::now());
             let back = compact.to_status(id);
             assert_eq!(back, SendStatus { request_id: id, ..status(key) });
             compact.complete(Delivered::Ok { partition: 2, offset: 41 }, Duration::from_micros(1500));
@@ -133,12 +161,13 @@ mod tests {
 
     #[test]
     fn consecutive_statuses_share_the_topic_name() {
-        let first = CompactStatus::new(status("k"), None, Instant::now());
-        let second = CompactStatus::new(status("k"), Some(first.topic()), Instant::now());
+        let first = CompactStatus::new(status("k"), &Shared::default(), Instant::now());
+        let shared = Shared { topic: Some(first.topic().clone()), owner: None };
+        let second = CompactStatus::new(status("k"), &shared, Instant::now());
         assert!(Arc::ptr_eq(first.topic(), second.topic()));
         let mut other = status("k");
         other.topic = "payments".into();
-        let third = CompactStatus::new(other, Some(first.topic()), Instant::now());
+        let third = CompactStatus::new(other, &shared, Instant::now());
         assert_eq!(&**third.topic(), "payments");
     }
 }

@@ -87,18 +87,46 @@ impl StatusStore {
     /// Records a send. Expired finished statuses go first; then, at capacity, the oldest
     /// finished status makes room. Refused only when every status kept is PENDING.
     pub fn insert(&self, status: SendStatus) -> Result<(), StoreFull> {
+        self.insert_with(status, false)
+    }
+
+    /// A status another replica recorded: merged into the one kept (a late PENDING never undoes a
+    /// final state), or inserted, past the capacity if every status kept is PENDING (another
+    /// replica's accepted send is not this one's to refuse).
+    pub fn upsert(&self, status: SendStatus) {
+        let id = status.request_id;
+        let merged = self.shard(&id).lock().update(&id, |s| s.merge(&status));
+        match merged {
+            Some((before, after)) => {
+                if !before.is_terminal() && after.is_terminal() {
+                    self.pending.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+            None => {
+                let _ = self.insert_with(status, true);
+            }
+        }
+    }
+
+    fn insert_with(&self, status: SendStatus, force: bool) -> Result<(), StoreFull> {
         let id = status.request_id;
         let now = Instant::now();
         let expired = self.shard(&id).lock().expire(now, self.max_age);
         self.forget(expired.len());
-        self.reserve_slot()?;
+        match self.reserve_slot() {
+            Ok(()) => {}
+            Err(_) if force => {
+                self.len.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(full) => return Err(full),
+        }
         let pending = !status.state.is_terminal();
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let replaced = {
             let mut shard = self.shard(&id).lock();
             let replaced = shard.remove(&id);
-            let status = CompactStatus::new(status, shard.last_topic.as_ref(), now);
-            shard.last_topic = Some(status.topic().clone());
+            let status = CompactStatus::new(status, &shard.last, now);
+            shard.last = shard::Shared { topic: Some(status.topic().clone()), owner: status.owner.clone() };
             shard.insert(id, Entry { seq, status });
             replaced
         };
@@ -177,7 +205,7 @@ impl StatusStore {
             Delivered::Ok { .. } => &self.delivered,
             Delivered::Failed(_) => &self.failed,
         };
-        let Some(before) = self.shard(id).lock().update(id, |s| s.complete(outcome, latency)) else {
+        let Some((before, _)) = self.shard(id).lock().update(id, |s| s.complete(outcome, latency)) else {
             return false;
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -220,6 +248,37 @@ impl StatusStore {
                 f(&entry.status.to_status(*id));
             }
         }
+    }
+
+    /// Marks UNKNOWN every PENDING status accepted by a replica `gone` says is gone, with the
+    /// reason `reason` gives for it; returns how many.
+    pub fn mark_unknown(&self, gone: impl Fn(&str) -> bool, reason: impl Fn(&str) -> String) -> u64 {
+        let mut marked = 0;
+        for shard in self.shards.iter() {
+            marked += shard.lock().mark_unknown(&gone, &reason);
+        }
+        if marked > 0 {
+            self.pending.fetch_sub(marked, Ordering::Relaxed);
+        }
+        marked
+    }
+
+    /// The PENDING sends that `owner` accepted.
+    pub fn pending_ids_of(&self, owner: &str) -> Vec<Uuid> {
+        let mut ids = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            ids.extend(
+                shard
+                    .map
+                    .iter()
+                    .filter(|(_, e)| {
+                        e.status.state == DeliveryState::Pending && e.status.owner.as_deref() == Some(owner)
+                    })
+                    .map(|(id, _)| *id),
+            );
+        }
+        ids
     }
 
     /// Request ids still waiting for their delivery report (for the shutdown log).

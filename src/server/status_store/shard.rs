@@ -19,8 +19,15 @@ pub(super) struct Shard {
     pub(super) map: HashMap<Uuid, Entry>,
     /// Finished statuses (OK, ERROR) by creation sequence: the eviction candidates.
     finished: BTreeMap<u64, Uuid>,
-    /// The topic name of the last insert, shared with the next status of the same topic.
-    pub(super) last_topic: Option<Arc<str>>,
+    /// The names of the last insert, shared with the next status that has the same.
+    pub(super) last: Shared,
+}
+
+/// Names shared between consecutive statuses (most share their topic and replica).
+#[derive(Default)]
+pub(super) struct Shared {
+    pub(super) topic: Option<Arc<str>>,
+    pub(super) owner: Option<Arc<str>>,
 }
 
 /// What a shard gave up to make room.
@@ -69,8 +76,12 @@ impl Shard {
     }
 
     /// Applies `update` to a status; keeps the finished index in step. Returns the state the
-    /// status had before, or `None` if it is not here.
-    pub(super) fn update(&mut self, id: &Uuid, update: impl FnOnce(&mut CompactStatus)) -> Option<DeliveryState> {
+    /// status had before and after, or `None` if it is not here.
+    pub(super) fn update(
+        &mut self,
+        id: &Uuid,
+        update: impl FnOnce(&mut CompactStatus),
+    ) -> Option<(DeliveryState, DeliveryState)> {
         let entry = self.map.get_mut(id)?;
         let before = entry.status.state;
         update(&mut entry.status);
@@ -84,7 +95,24 @@ impl Shard {
             }
             _ => {}
         }
-        Some(before)
+        Some((before, after))
+    }
+
+    /// Marks UNKNOWN the PENDING statuses whose replica `gone` says is gone; returns how many.
+    pub(super) fn mark_unknown(&mut self, gone: &dyn Fn(&str) -> bool, reason: &dyn Fn(&str) -> String) -> u64 {
+        let mut marked = Vec::new();
+        for (id, entry) in &mut self.map {
+            let owner = entry.status.owner.clone();
+            if let (DeliveryState::Pending, Some(owner)) = (entry.status.state, owner) {
+                if gone(&owner) {
+                    entry.status.mark_unknown(reason(&owner));
+                    marked.push((entry.seq, *id));
+                }
+            }
+        }
+        let count = marked.len() as u64;
+        self.finished.extend(marked);
+        count
     }
 
     pub(super) fn remove(&mut self, id: &Uuid) -> Option<Entry> {

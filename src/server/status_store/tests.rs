@@ -14,6 +14,7 @@ fn pending(event: &str) -> SendStatus {
         offset: None,
         error: None,
         latency_ms: None,
+        replica: None,
     }
 }
 

@@ -67,15 +67,16 @@ impl FaultProxy {
             counters: ProxyCounters::default(),
             cut,
             release,
-            // A child: the service's shutdown stops the proxy, dropping the handle stops only it.
-            token: shutdown.token().child_token(),
+            // A child: the service's shutdown stops the proxy (last, with the broker: the
+            // service's producers talk through it until then), dropping the handle stops only it.
+            token: shutdown.last_token().child_token(),
             tasks: shutdown.clone(),
             bootstrap: servers,
             bootstrap_addr,
             nodes: Mutex::new(BTreeMap::new()),
         });
         tracing::info!(proxy = %bootstrap_addr, upstream = bootstrap, "fault proxy started");
-        shared.tasks.spawn(accept_loop(listener, Upstream::Bootstrap, shared.clone()));
+        shared.tasks.spawn_last(accept_loop(listener, Upstream::Bootstrap, shared.clone()));
         Ok(FaultProxy { shared })
     }
 

@@ -90,11 +90,15 @@ fn needs_rewrite(key: ApiKey) -> bool {
 /// Every API is capped at what kafka-protocol knows (so the table below is complete and the
 /// rewritten responses can be decoded), and below the first version whose response carries
 /// broker endpoints the proxy does not rewrite (KIP-951 NodeEndpoints, Raft/quorum endpoints).
+/// Fetch stops before its first flexible version (v12): a broker may put KIP-951 leader tags in
+/// any flexible Fetch response (Tansu does, with NodeEndpoints, when asked for a topic it no
+/// longer has), and librdkafka 2.12 turns those into a metadata update that dereferences a NULL
+/// topic name and crashes the whole process (`rd_kafka_metadata_update_op`).
 pub fn version_cap(key: ApiKey) -> Option<i16> {
     let known = key.valid_versions().max;
     let first_with_endpoints = match key {
         ApiKey::Produce => 10,
-        ApiKey::Fetch => 16,
+        ApiKey::Fetch => 12,
         ApiKey::DescribeQuorum => 2,
         ApiKey::Vote | ApiKey::BeginQuorumEpoch | ApiKey::EndQuorumEpoch | ApiKey::FetchSnapshot => 1,
         ApiKey::ShareFetch | ApiKey::ShareAcknowledge | ApiKey::UpdateRaftVoter => 0,

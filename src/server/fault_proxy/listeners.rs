@@ -109,7 +109,7 @@ impl NodeListeners for Arc<Shared> {
         let entry = Arc::new(NodeEntry { node_id, addr, upstream: Mutex::new(upstream) });
         tracing::info!(node_id, proxy = %addr, upstream = %entry.upstream.lock(), "fault proxy: node listener bound");
         nodes.insert(node_id, entry.clone());
-        self.tasks.spawn(accept_loop(listener, Upstream::Node(entry), self.clone()));
+        self.tasks.spawn_last(accept_loop(listener, Upstream::Node(entry), self.clone()));
         Ok((addr.ip().to_string(), i32::from(addr.port())))
     }
 }
@@ -139,7 +139,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, upstream: Upstream, share
         }
         bump(&shared.counters.connections);
         let task = relay::connection(client, peer, upstream.clone(), shared.clone(), cut);
-        shared.tasks.spawn(task);
+        shared.tasks.spawn_last(task);
     }
 }
 

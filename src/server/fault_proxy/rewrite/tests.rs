@@ -175,7 +175,7 @@ fn version(key: i16, min: i16, max: i16) -> ApiVersion {
 fn api_versions_are_capped() {
     let offered = vec![
         version(0, 0, 11),  // Produce: KIP-951 endpoints from v10
-        version(1, 4, 17),  // Fetch: from v16
+        version(1, 4, 17),  // Fetch: leader tags from v12
         version(3, 0, 14),  // Metadata: newer than kafka-protocol decodes
         version(10, 0, 6),  // FindCoordinator
         version(18, 0, 4),  // ApiVersions
@@ -191,7 +191,7 @@ fn api_versions_are_capped() {
     let (h, m) = decode_response::<ApiVersionsResponse>(ApiKey::ApiVersions, 3, &out).expect("decode");
     assert_eq!(h.correlation_id, 9);
     let got: Vec<(i16, i16, i16)> = m.api_keys.iter().map(|v| (v.api_key, v.min_version, v.max_version)).collect();
-    assert_eq!(got, vec![(0, 0, 9), (1, 4, 15), (3, 0, 13), (10, 0, 6), (18, 0, 4), (55, 0, 1)]);
+    assert_eq!(got, vec![(0, 0, 9), (1, 4, 11), (3, 0, 13), (10, 0, 6), (18, 0, 4), (55, 0, 1)]);
 }
 
 #[test]
@@ -208,8 +208,8 @@ fn api_versions_unsupported_answer_is_v0_and_decodes() {
 fn request_policies() {
     assert_eq!(request_policy(0, 9), RequestPolicy::Forward);
     assert_eq!(request_policy(0, 10), RequestPolicy::Refuse);
-    assert_eq!(request_policy(1, 15), RequestPolicy::Forward);
-    assert_eq!(request_policy(1, 16), RequestPolicy::Refuse);
+    assert_eq!(request_policy(1, 11), RequestPolicy::Forward);
+    assert_eq!(request_policy(1, 12), RequestPolicy::Refuse);
     assert_eq!(request_policy(3, 12), RequestPolicy::Rewrite);
     assert_eq!(request_policy(3, 14), RequestPolicy::Refuse);
     assert_eq!(request_policy(18, 3), RequestPolicy::Rewrite);

@@ -1,0 +1,18 @@
+//! Statuses kept in Kafka, shared by every replica: each status change is a record of the state
+//! topic ([`record`]), written by the service's own idempotent producer ([`writer`]); every
+//! replica follows the topic from its beginning into a bounded local view ([`follower`],
+//! [`view`]), catches up before it answers "unknown id" ([`catch_up`]), and announces itself
+//! with heartbeats so the others can tell when its PENDING sends can no longer be reported
+//! ([`replicas`], UNKNOWN). Only the Kafka protocol is used: it runs unchanged on Apache Kafka,
+//! Redpanda, MSK or Tansu.
+
+pub mod catch_up;
+pub mod follower;
+mod metrics;
+pub mod record;
+pub mod replicas;
+mod table;
+pub mod view;
+pub mod writer;
+
+pub use table::{FollowerRoute, SharedStatusTable, StateSettings};

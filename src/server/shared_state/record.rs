@@ -1,0 +1,188 @@
+//! The records of the state topic: what each kind holds, how it is keyed, and which partition a
+//! key lives in. JSON values, so any Kafka tool can read the topic; keys chosen so that
+//! compaction keeps one record per status, per replica, per marker and per idempotency key.
+
+use crate::model::{DeliveryState, ProducerMode, SendMode, SendStatus};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One record of the state topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum StateRecord {
+    /// A send's status, keyed by its request id.
+    Status(StatusRecord),
+    /// A replica is alive (or, with `stopped`, left cleanly), keyed `replica/<id>`.
+    Heartbeat(Heartbeat),
+    /// A point in one partition a replica reads up to, to know it saw everything before it.
+    Marker(Marker),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusRecord {
+    pub request_id: Uuid,
+    pub state: DeliveryState,
+    pub event_id: String,
+    pub mode: ProducerMode,
+    pub send_mode: SendMode,
+    pub topic: String,
+    /// Left out when it is the eventId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// The replica that accepted the send.
+    pub replica: String,
+}
+
+impl StatusRecord {
+    pub fn of(status: &SendStatus, replica: &str) -> Self {
+        Self {
+            request_id: status.request_id,
+            state: status.state,
+            event_id: status.event_id.clone(),
+            mode: status.mode,
+            send_mode: status.send_mode,
+            topic: status.topic.clone(),
+            key: (status.key != status.event_id).then(|| status.key.clone()),
+            partition: status.partition,
+            offset: status.offset,
+            error: status.error.clone(),
+            latency_ms: status.latency_ms,
+            replica: replica.to_owned(),
+        }
+    }
+
+    pub fn into_status(self) -> SendStatus {
+        SendStatus {
+            request_id: self.request_id,
+            state: self.state,
+            key: self.key.unwrap_or_else(|| self.event_id.clone()),
+            event_id: self.event_id,
+            mode: self.mode,
+            send_mode: self.send_mode,
+            topic: self.topic,
+            partition: self.partition,
+            offset: self.offset,
+            error: self.error,
+            latency_ms: self.latency_ms,
+            replica: Some(self.replica),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Heartbeat {
+    pub replica: String,
+    pub lease_ms: u64,
+    /// The replica stopped cleanly: it left nothing PENDING behind.
+    #[serde(default)]
+    pub stopped: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Marker {
+    pub replica: String,
+    pub round: u64,
+}
+
+impl StateRecord {
+    /// The record's key: what compaction keeps one record of.
+    pub fn key(&self) -> String {
+        match self {
+            StateRecord::Status(s) => s.request_id.to_string(),
+            StateRecord::Heartbeat(h) => format!("replica/{}", h.replica),
+            StateRecord::Marker(m) => format!("marker/{}", m.replica),
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// `None` for a value this version does not know (a newer replica's record, say).
+    pub fn decode(value: &[u8]) -> Option<Self> {
+        serde_json::from_slice(value).ok()
+    }
+}
+
+/// The partition a key lives in: Kafka's own default partitioner (murmur2, positive, modulo),
+/// so any client partitions the state topic's keys the same way.
+pub fn partition_for(key: &[u8], partitions: i32) -> i32 {
+    ((murmur2(key) & 0x7fff_ffff) % partitions.max(1) as u32) as i32
+}
+
+/// Kafka's murmur2 (`org.apache.kafka.common.utils.Utils.murmur2`).
+fn murmur2(data: &[u8]) -> u32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    let mut h: u32 = SEED ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M) ^ k;
+    }
+    let rest = chunks.remainder();
+    if rest.len() == 3 {
+        h ^= u32::from(rest[2]) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= u32::from(rest[1]) << 8;
+    }
+    if !rest.is_empty() {
+        h ^= u32::from(rest[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^ (h >> 15)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_with_their_kind() {
+        let beat = StateRecord::Heartbeat(Heartbeat { replica: "r1".into(), lease_ms: 10_000, stopped: false });
+        let json = String::from_utf8(beat.encode()).unwrap();
+        assert!(json.contains(r#""kind":"heartbeat""#), "{json}");
+        assert_eq!(StateRecord::decode(json.as_bytes()), Some(beat.clone()));
+        assert_eq!(beat.key(), "replica/r1");
+        assert_eq!(StateRecord::decode(br#"{"kind":"from-the-future"}"#), None);
+    }
+
+    /// The vectors of Kafka's own `UtilsTest.testMurmur2`.
+    #[test]
+    fn murmur2_is_kafkas() {
+        for (input, expected) in [
+            (&b"21"[..], -973932308),
+            (b"foobar", -790332482),
+            (b"a-little-bit-long-string", -985981536),
+            (b"a-little-bit-longer-string", -1486304829),
+            (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+            (b"abc", 479470107),
+        ] {
+            assert_eq!(murmur2(input) as i32, expected, "{}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn keys_spread_over_partitions() {
+        let used: std::collections::HashSet<i32> =
+            (0..200).map(|_| partition_for(Uuid::new_v4().to_string().as_bytes(), 6)).collect();
+        assert_eq!(used.len(), 6, "{used:?}");
+    }
+}

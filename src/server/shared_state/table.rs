@@ -1,0 +1,340 @@
+//! The status table every replica shares: the send core's [`StatusTable`] over the state topic.
+
+use super::catch_up::CatchUp;
+use super::follower::{consumer, Following, Progress};
+use super::record::{Heartbeat, StateRecord, StatusRecord};
+use super::view::StateView;
+use super::writer::StateWriter;
+use crate::error::AppError;
+use crate::model::SendStatus;
+use crate::server::fault_proxy::FaultProxy;
+use crate::server::kafka::{KafkaSettings, TopicRegistry};
+use crate::server::shutdown::Shutdown;
+use crate::server::status_store::{Delivered, StatusStore};
+use crate::server::status_table::{store_full, StateAck, StatusTable, Unsent};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// The state topic's settings (`STATE_TOPIC`, `REPLICA_ID`, `REPLICA_LEASE_MS`, ...).
+#[derive(Debug, Clone)]
+pub struct StateSettings {
+    pub topic: String,
+    pub partitions: i32,
+    pub replica: String,
+    pub lease: Duration,
+    /// How long a miss may wait for the view to catch up.
+    pub catch_up: Duration,
+    pub linger_ms: u32,
+    /// How long an async send waits for its PENDING record's acknowledgement.
+    pub write_timeout: Duration,
+    /// How long a finished status is kept (the topic's `retention.ms` too).
+    pub max_age: Duration,
+}
+
+/// The cluster settings the follower's consumer is made with, and the proxy it goes through
+/// when there is one (kept alive as long as the table: see `BrokerSetup::follower_bootstrap`).
+pub struct FollowerRoute {
+    pub kafka: KafkaSettings,
+    pub proxy: Option<Arc<FaultProxy>>,
+}
+
+pub struct SharedStatusTable {
+    settings: StateSettings,
+    topics: Arc<TopicRegistry>,
+    view: Arc<StateView>,
+    writer: Arc<StateWriter>,
+    progress: Arc<Progress>,
+    catch_up: Arc<CatchUp>,
+    /// `None` once the view was rebuilt from the topic; else why not yet.
+    not_ready: watch::Receiver<Option<String>>,
+    /// The topic exists: statuses can be written (while the view is still being rebuilt too).
+    writable: std::sync::atomic::AtomicBool,
+    following: Arc<Following>,
+    /// How the follower's consumer reaches the cluster.
+    follower: FollowerRoute,
+    tasks: Shutdown,
+    pub unknown_marked: AtomicU64,
+}
+
+impl SharedStatusTable {
+    /// Starts writing and following the state topic; the view is rebuilt in the background (the
+    /// table says why it is not ready until then).
+    pub fn start(
+        kafka: &KafkaSettings,
+        follower: FollowerRoute,
+        topics: Arc<TopicRegistry>,
+        store: Arc<StatusStore>,
+        settings: StateSettings,
+        shutdown: &Shutdown,
+    ) -> Result<Arc<Self>, rdkafka::error::KafkaError> {
+        let writer = Arc::new(StateWriter::new(kafka, &settings.topic, settings.partitions, settings.linger_ms)?);
+        let (ready_tx, not_ready) = watch::channel(Some(format!(
+            "reading the statuses of every replica from the state topic '{}'",
+            settings.topic
+        )));
+        let table = Arc::new(Self {
+            view: Arc::new(StateView::new(store, &settings.replica)),
+            progress: Arc::new(Progress::new(settings.partitions)),
+            catch_up: Arc::new(CatchUp::default()),
+            writer,
+            not_ready,
+            writable: std::sync::atomic::AtomicBool::new(false),
+            following: Arc::new(Following::new(shutdown.token())),
+            follower,
+            tasks: shutdown.clone(),
+            unknown_marked: AtomicU64::new(0),
+            settings,
+            topics,
+        });
+        shutdown.spawn(table.clone().set_up(ready_tx, shutdown.clone()));
+        Ok(table)
+    }
+
+    /// Creates the topic if it is missing (retrying while the broker is away), then follows it,
+    /// announces this replica, and rebuilds the view before saying ready.
+    /// The topic, created with compaction (one record per key) and the status age as its
+    /// retention, if it is missing.
+    async fn ensure_topic(&self) -> Result<i32, AppError> {
+        let retention = self.settings.max_age.as_millis().to_string();
+        let configs = [("cleanup.policy", "compact,delete"), ("retention.ms", retention.as_str())];
+        self.topics.ensure_configured(&self.settings.topic, self.settings.partitions, &configs).await
+    }
+
+    async fn set_up(self: Arc<Self>, ready: watch::Sender<Option<String>>, shutdown: Shutdown) {
+        let stop = shutdown.token();
+        loop {
+            match self.ensure_topic().await {
+                Ok(_) => {
+                    self.writable.store(true, Ordering::Release);
+                    break;
+                }
+                Err(error) => {
+                    ready.send_replace(Some(format!("the state topic is not available yet: {error}")));
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            }
+        }
+        if let Err(error) = self.follow() {
+            ready.send_replace(Some(error));
+            return;
+        }
+        self.beat(false);
+        shutdown.spawn(self.clone().heartbeats(stop.clone()));
+        let rounds = self.catch_up.clone().run(
+            self.writer.clone(),
+            self.progress.clone(),
+            self.settings.replica.clone(),
+            stop.clone(),
+        );
+        shutdown.spawn(rounds);
+        while !self.catch_up.until_now(Duration::from_secs(30)).await {
+            if stop.is_cancelled() {
+                return;
+            }
+        }
+        tracing::info!(topic = %self.settings.topic, statuses = self.view.store.len(), replica = %self.settings.replica,
+            "status view rebuilt from the state topic");
+        ready.send_replace(None);
+    }
+
+    /// Follows the topic from its beginning, on a thread of its own (not the runtime's blocking
+    /// pool, which a runtime waits for when it is dropped); shutdown waits for it.
+    fn follow(&self) -> Result<(), String> {
+        let consumer = consumer(&self.follower.kafka, &self.settings.topic, self.settings.partitions)
+            .map_err(|e| format!("cannot read the state topic: {e}"))?;
+        let ended = self
+            .following
+            .start(consumer, self.view.clone(), self.progress.clone())
+            .map_err(|e| format!("cannot start following the state topic: {e}"))?;
+        self.tasks.spawn(async move {
+            let _ = ended.await;
+        });
+        Ok(())
+    }
+
+    fn beat(&self, stopped: bool) {
+        let beat = Heartbeat {
+            replica: self.settings.replica.clone(),
+            lease_ms: self.settings.lease.as_millis() as u64,
+            stopped,
+        };
+        let _ = self.writer.write(&StateRecord::Heartbeat(beat), None, false);
+    }
+
+    /// A heartbeat every quarter lease; after each, PENDING statuses of gone replicas turn UNKNOWN.
+    async fn heartbeats(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        let every = (self.settings.lease / 4).max(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            self.beat(false);
+            let marked = self.view.sweep();
+            if marked > 0 {
+                self.unknown_marked.fetch_add(marked, Ordering::Relaxed);
+                tracing::warn!(marked, "statuses of a stopped replica are now UNKNOWN");
+            }
+        }
+    }
+
+    /// At shutdown, once the producers are flushed: says this replica stopped, and waits for
+    /// every state write (bounded).
+    pub fn finish(&self, timeout: Duration) -> i32 {
+        self.beat(true);
+        self.writer.flush(timeout)
+    }
+
+    pub fn writer(&self) -> &StateWriter {
+        &self.writer
+    }
+
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// Records this replica wrote that its view has not applied yet, over every partition.
+    pub fn lag_records(&self) -> i64 {
+        let acked = &self.writer.counters().acked;
+        (0..self.settings.partitions)
+            .map(|p| {
+                let written = acked.get(p as usize).map_or(-1, |a| a.load(Ordering::Relaxed));
+                (written - self.progress.position(p)).max(0)
+            })
+            .sum()
+    }
+
+    pub fn alive_count(&self) -> usize {
+        self.view.replicas.alive(super::view::now_ms()).len()
+    }
+
+    pub fn catch_up_rounds(&self) -> u64 {
+        self.catch_up.rounds.load(Ordering::Relaxed)
+    }
+
+    fn write_status(&self, status: &SendStatus, want_ack: bool) -> StateAck {
+        let record = StateRecord::Status(StatusRecord::of(status, &self.settings.replica));
+        self.writer.write(&record, None, want_ack).map_or_else(StateAck::done, StateAck::pending)
+    }
+}
+
+impl StatusTable for SharedStatusTable {
+    fn accept(&self, mut status: SendStatus, durable: bool) -> BoxFuture<'_, Result<(), AppError>> {
+        status.replica = Some(self.settings.replica.clone());
+        async move {
+            if durable && !self.writable.load(Ordering::Acquire) {
+                let reason = self.not_ready.borrow().clone().unwrap_or_default();
+                return Err(AppError::Unavailable {
+                    message: format!("Async sends wait for the state topic; retry shortly ({reason})"),
+                });
+            }
+            let id = status.request_id;
+            self.view.store.insert(status.clone()).map_err(store_full)?;
+            if !durable {
+                return Ok(());
+            }
+            // Abandoned if the write fails, or if the caller goes away while it is under way.
+            let mut unsent = Unsent::new(self, id);
+            match self.write_status(&status, true).wait(self.settings.write_timeout).await {
+                Ok(()) => {
+                    unsent.keep();
+                    Ok(())
+                }
+                Err(why) => {
+                    drop(unsent);
+                    Err(AppError::Unavailable {
+                        message: format!(
+                            "The send was not accepted and nothing was sent: its status could not be recorded in the \
+                             state topic ({why})"
+                        ),
+                    })
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn complete(&self, id: &Uuid, outcome: Delivered, latency: Duration, durable: bool) -> StateAck {
+        if !self.view.store.complete(id, outcome, latency) {
+            return StateAck::done();
+        }
+        match self.view.store.get(id) {
+            Some(status) => self.write_status(&status, durable),
+            None => StateAck::done(),
+        }
+    }
+
+    /// Forgets it here and ends its entry in the topic (a tombstone after whatever was written).
+    fn abandon(&self, id: &Uuid) {
+        self.view.store.remove(id);
+        self.writer.delete(&id.to_string());
+    }
+
+    fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Option<SendStatus>> {
+        async move {
+            if let Some(found) = self.view.read(id) {
+                return Some(found);
+            }
+            self.catch_up.until_now(self.settings.catch_up).await;
+            self.view.read(id)
+        }
+        .boxed()
+    }
+
+    fn recent(&self, limit: usize) -> Vec<SendStatus> {
+        self.view.recent(limit)
+    }
+
+    fn own_pending_ids(&self) -> Vec<Uuid> {
+        self.view.store.pending_ids_of(&self.settings.replica)
+    }
+
+    fn view(&self) -> &StatusStore {
+        &self.view.store
+    }
+
+    fn not_ready(&self) -> Option<String> {
+        self.not_ready.borrow().clone()
+    }
+
+    fn replica(&self) -> &str {
+        &self.settings.replica
+    }
+
+    fn alive_replicas(&self) -> Vec<String> {
+        self.view.replicas.alive(super::view::now_ms())
+    }
+
+    /// A broker that lost its state lost the topic too: new clients (the writer's idempotent
+    /// session and the follower's consumer would otherwise meet the topic again under a new id,
+    /// which librdkafka 2.12's metadata cache does not survive), the topic created again, and
+    /// the follower starting over from its beginning. What the view holds is kept.
+    fn broker_back(&self) -> BoxFuture<'_, ()> {
+        async move {
+            let (writer, following) = (self.writer.clone(), self.following.clone());
+            let _ = tokio::task::spawn_blocking(move || {
+                following.stop();
+                writer.renew();
+            })
+            .await;
+            self.topics.forget(Some(&self.settings.topic));
+            if let Err(error) = self.ensure_topic().await {
+                tracing::warn!(%error, "the state topic could not be created again after the broker came back");
+            }
+            self.progress.reset();
+            if let Err(error) = self.follow() {
+                tracing::error!(%error, "the state topic is no longer followed");
+            }
+            self.beat(false);
+        }
+        .boxed()
+    }
+}

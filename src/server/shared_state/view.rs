@@ -1,0 +1,99 @@
+//! This replica's view of the state topic: every status (its own and the other replicas'), in
+//! the bounded status store, and the replicas' heartbeats. Statuses whose replica stopped
+//! before their delivery report read `UNKNOWN`.
+
+use super::record::StateRecord;
+use super::replicas::ReplicaTable;
+use crate::model::{DeliveryState, SendStatus};
+use crate::server::status_store::StatusStore;
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub struct StateView {
+    pub store: Arc<StatusStore>,
+    pub replicas: ReplicaTable,
+    /// This replica's id: its own PENDING sends are never judged by a lease.
+    pub me: Arc<str>,
+    /// Replicas whose PENDING statuses were already turned UNKNOWN.
+    swept: parking_lot::Mutex<std::collections::HashSet<String>>,
+}
+
+/// What a status of a replica that stopped before its delivery report says.
+pub fn unknown_reason(replica: &str) -> String {
+    format!(
+        "UnknownOutcome: replica {replica} accepted this send and stopped before Kafka's delivery report; the record \
+         may or may not be in the topic (look for its eventId)"
+    )
+}
+
+impl StateView {
+    pub fn new(store: Arc<StatusStore>, me: &str) -> Self {
+        Self { store, replicas: ReplicaTable::default(), me: Arc::from(me), swept: Default::default() }
+    }
+
+    /// Applies one record of the topic; `ts_ms` is its timestamp.
+    pub fn apply(&self, record: StateRecord, ts_ms: i64) {
+        match record {
+            // This replica's own changes are in the view already, applied as they happened (and
+            // one it abandoned must not come back). A restarted replica has a new id: what its
+            // earlier run wrote is rebuilt from here like any other replica's.
+            StateRecord::Status(status) => {
+                if *status.replica != *self.me {
+                    self.store.upsert(status.into_status());
+                }
+            }
+            StateRecord::Heartbeat(beat) => self.replicas.beat(&beat, ts_ms),
+            StateRecord::Marker(_) => {}
+        }
+    }
+
+    /// A tombstone: a status that ends (a send refused before it was sent).
+    pub fn forget(&self, key: &str) {
+        if let Ok(id) = Uuid::parse_str(key) {
+            self.store.remove(&id);
+        }
+    }
+
+    /// A status as it reads now: PENDING of a replica that is gone reads UNKNOWN.
+    pub fn read(&self, id: &Uuid) -> Option<SendStatus> {
+        let status = self.store.get(id)?;
+        Some(self.judge(status))
+    }
+
+    fn judge(&self, mut status: SendStatus) -> SendStatus {
+        if status.state == DeliveryState::Pending {
+            if let Some(owner) = status.replica.as_deref() {
+                if *owner != *self.me && self.replicas.is_gone(owner, now_ms()) {
+                    status.state = DeliveryState::Unknown;
+                    status.error = Some(unknown_reason(owner));
+                }
+            }
+        }
+        status
+    }
+
+    /// The latest sends, newest first, as they read now.
+    pub fn recent(&self, limit: usize) -> Vec<SendStatus> {
+        self.store.recent(limit).into_iter().map(|s| self.judge(s)).collect()
+    }
+
+    /// Turns the PENDING statuses of replicas that went since the last sweep into UNKNOWN;
+    /// returns how many. (A status that arrives later from a gone replica reads UNKNOWN anyway.)
+    pub fn sweep(&self) -> u64 {
+        let mut gone = self.replicas.gone(now_ms(), &self.me);
+        {
+            let mut swept = self.swept.lock();
+            gone.retain(|r| !swept.contains(r));
+            swept.extend(gone.iter().cloned());
+        }
+        if gone.is_empty() {
+            return 0;
+        }
+        self.store.mark_unknown(|owner| gone.contains(owner), unknown_reason)
+    }
+}
+
+/// Wall-clock milliseconds since the epoch (record timestamps are in the same unit).
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}

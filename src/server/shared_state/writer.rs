@@ -1,0 +1,155 @@
+//! The service's own producer for the state topic: idempotent (`acks=all`), with the cluster's
+//! connection and security settings but its own batching (`STATE_LINGER_MS`, not the
+//! `KAFKA_LINGER_MS` of the two producers the caller chooses between). Many concurrent writes
+//! share one batch; each can wait for its acknowledgement.
+
+use super::record::{partition_for, StateRecord};
+use crate::server::kafka::{describe_kafka_error, KafkaSettings};
+use arc_swap::ArcSwap;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
+use rdkafka::{ClientContext, Message};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Where one write's acknowledgement goes: (partition, offset) or why not.
+pub type WriteAck = oneshot::Receiver<Result<(i32, i64), String>>;
+
+/// What the writer counts, for `/metrics` and the view's lag.
+#[derive(Default)]
+pub struct WriterCounters {
+    pub written: AtomicU64,
+    pub failed: AtomicU64,
+    /// Per partition, the highest offset the broker acknowledged to this writer.
+    pub acked: Vec<AtomicI64>,
+}
+
+pub struct WriterContext {
+    counters: Arc<WriterCounters>,
+}
+
+impl ClientContext for WriterContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "state topic writer error");
+    }
+}
+
+impl ProducerContext for WriterContext {
+    type DeliveryOpaque = Box<Option<oneshot::Sender<Result<(i32, i64), String>>>>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, ack: Self::DeliveryOpaque) {
+        let outcome = match result {
+            Ok(msg) => {
+                self.counters.written.fetch_add(1, Ordering::Relaxed);
+                if let Some(slot) = usize::try_from(msg.partition()).ok().and_then(|p| self.counters.acked.get(p)) {
+                    slot.fetch_max(msg.offset(), Ordering::Relaxed);
+                }
+                Ok((msg.partition(), msg.offset()))
+            }
+            Err((error, _)) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                Err(format!("the state topic refused the write: {}", describe_kafka_error(error)))
+            }
+        };
+        if let Some(waiter) = *ack {
+            let _ = waiter.send(outcome);
+        }
+    }
+}
+
+pub struct StateWriter {
+    producer: ArcSwap<ThreadedProducer<WriterContext>>,
+    config: ClientConfig,
+    topic: String,
+    partitions: i32,
+    counters: Arc<WriterCounters>,
+}
+
+impl StateWriter {
+    pub fn new(settings: &KafkaSettings, topic: &str, partitions: i32, linger_ms: u32) -> Result<Self, KafkaError> {
+        let counters = Arc::new(WriterCounters {
+            acked: (0..partitions).map(|_| AtomicI64::new(-1)).collect(),
+            ..Default::default()
+        });
+        let mut config = settings.client_config();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("max.in.flight.requests.per.connection", "5")
+            .set("linger.ms", linger_ms.to_string())
+            // Its own queue, whatever KAFKA_PROPERTIES tunes for the caller's producers.
+            .set("queue.buffering.max.messages", "100000")
+            .set("queue.buffering.max.kbytes", "1048576")
+            .set("message.timeout.ms", settings.delivery_timeout_ms.min(30_000).to_string());
+        let producer = config.create_with_context(WriterContext { counters: counters.clone() })?;
+        Ok(Self { producer: ArcSwap::from_pointee(producer), config, topic: topic.to_owned(), partitions, counters })
+    }
+
+    /// Starts a new producer session: after the broker came back without its state, the old
+    /// idempotent session's producer id is unknown there and its retries would never end. What
+    /// the old producer still held fails (its waiters get the error). Blocking.
+    pub fn renew(&self) {
+        match self.config.create_with_context(WriterContext { counters: self.counters.clone() }) {
+            Ok(fresh) => {
+                let old = self.producer.swap(Arc::new(fresh));
+                old.purge(PurgeConfig::default().queue().inflight());
+                let _ = old.flush(Duration::from_secs(1));
+                tracing::info!("state topic writer renewed after the broker came back");
+            }
+            Err(error) => tracing::error!(%error, "cannot renew the state topic writer"),
+        }
+    }
+
+    pub fn partitions(&self) -> i32 {
+        self.partitions
+    }
+
+    pub fn counters(&self) -> &Arc<WriterCounters> {
+        &self.counters
+    }
+
+    /// Writes a record to the partition its key lives in (or `partition`, for a marker); with
+    /// `want_ack`, the receiver resolves with its partition and offset.
+    pub fn write(&self, record: &StateRecord, partition: Option<i32>, want_ack: bool) -> Option<WriteAck> {
+        let key = record.key();
+        let value = record.encode();
+        self.send(&key, Some(&value), partition, want_ack)
+    }
+
+    /// A tombstone: the entry of `key` ends (compaction removes it).
+    pub fn delete(&self, key: &str) {
+        let _ = self.send(key, None, None, false);
+    }
+
+    fn send(&self, key: &str, value: Option<&[u8]>, partition: Option<i32>, want_ack: bool) -> Option<WriteAck> {
+        let (tx, rx) = if want_ack {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let partition = partition.unwrap_or_else(|| partition_for(key.as_bytes(), self.partitions));
+        let mut out = BaseRecord::with_opaque_to(&self.topic, Box::new(tx)).key(key).partition(partition);
+        if let Some(value) = value {
+            out = out.payload(value);
+        }
+        if let Err((error, mut returned)) = self.producer.load().send(out) {
+            self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            let message = format!("the state topic write was refused: {}", describe_kafka_error(&error));
+            if let Some(waiter) = returned.delivery_opaque.take() {
+                let _ = waiter.send(Err(message));
+            }
+        }
+        rx
+    }
+
+    /// Waits up to `timeout` for every write; returns how many remain. Blocking.
+    pub fn flush(&self, timeout: Duration) -> i32 {
+        let producer = self.producer.load_full();
+        let _ = producer.flush(timeout);
+        producer.in_flight_count()
+    }
+}

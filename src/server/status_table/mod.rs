@@ -1,0 +1,115 @@
+//! Where statuses are recorded and read: one interface, [`StatusTable`], for the send core. The
+//! service runs on one implementation, the table kept in a Kafka topic and shared by every
+//! replica (`shared_state::SharedStatusTable`); [`LocalStatusTable`] serves a lab run's own
+//! sends and the tests that make no claim about Kafka.
+
+mod local;
+
+pub use local::{store_full, LocalStatusTable};
+
+use crate::error::AppError;
+use crate::model::SendStatus;
+use crate::server::status_store::{Delivered, StatusStore};
+use futures::future::BoxFuture;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// Resolves once a status change can be read by every replica (at once for a local table): the
+/// state topic's acknowledgement, with the record's partition and offset, or why not.
+pub struct StateAck(Option<oneshot::Receiver<Result<(i32, i64), String>>>);
+
+impl StateAck {
+    /// Already as durable as it gets.
+    pub fn done() -> Self {
+        StateAck(None)
+    }
+
+    pub fn pending(rx: oneshot::Receiver<Result<(i32, i64), String>>) -> Self {
+        StateAck(Some(rx))
+    }
+
+    /// Waits up to `bound`; the error says why the change is not known to be durable.
+    pub async fn wait(self, bound: Duration) -> Result<(), String> {
+        let Some(rx) = self.0 else { return Ok(()) };
+        match tokio::time::timeout(bound, rx).await {
+            Ok(Ok(result)) => result.map(|_| ()),
+            Ok(Err(_)) => Err("the state writer stopped before it answered".into()),
+            Err(_) => Err(format!("the state topic did not acknowledge within {bound:?}")),
+        }
+    }
+}
+
+pub trait StatusTable: Send + Sync + 'static {
+    /// Records an accepted send as PENDING. With `durable`, resolves once every replica can read
+    /// it (an async 202 waits for that); refused (503) when the view is full of PENDING sends.
+    fn accept(&self, status: SendStatus, durable: bool) -> BoxFuture<'_, Result<(), AppError>>;
+
+    /// Records a delivery report; with `durable`, the ack resolves once every replica can read it
+    /// (a sync answer waits for that).
+    fn complete(&self, id: &Uuid, outcome: Delivered, latency: Duration, durable: bool) -> StateAck;
+
+    /// Forgets a send that never reached a producer (its caller got an error, or left).
+    fn abandon(&self, id: &Uuid);
+
+    /// One status; on a miss, first catches up with what other replicas wrote (bounded).
+    fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Option<SendStatus>>;
+
+    /// The latest sends, newest first.
+    fn recent(&self, limit: usize) -> Vec<SendStatus>;
+
+    /// The sends this replica still waits a delivery report for (for the shutdown log).
+    fn own_pending_ids(&self) -> Vec<Uuid>;
+
+    /// The local view (counts for metrics, accounting of a lab run).
+    fn view(&self) -> &StatusStore;
+
+    /// Why the table cannot serve yet (its view is being rebuilt), if so.
+    fn not_ready(&self) -> Option<String> {
+        None
+    }
+
+    /// This replica's id, where statuses are shared between replicas.
+    fn replica(&self) -> &str {
+        ""
+    }
+
+    /// The replicas alive now.
+    fn alive_replicas(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The broker came back after an outage (it may have lost the table's topic).
+    fn broker_back(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// A PENDING status whose record is not yet in the producer's hands (or not yet recorded in
+/// the state topic): abandoned when this guard drops unless [`Unsent::keep`] was called, so a
+/// failed hand-over, or a caller who goes away while the send waits for room in a full queue or
+/// for the state topic, leaves no status PENDING for a record that was never sent.
+pub struct Unsent<'a> {
+    table: &'a dyn StatusTable,
+    request_id: Uuid,
+    kept: bool,
+}
+
+impl<'a> Unsent<'a> {
+    pub fn new(table: &'a dyn StatusTable, request_id: Uuid) -> Self {
+        Self { table, request_id, kept: false }
+    }
+
+    /// The status stays: its record was handed over (or its PENDING recorded).
+    pub fn keep(&mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Unsent<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.table.abandon(&self.request_id);
+        }
+    }
+}
