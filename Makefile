@@ -49,8 +49,12 @@ e2e: setup
 	@scripts/setup.sh test
 	cargo leptos end-to-end --release --split
 
+# The baseline the shared status table is measured against: the same code with statuses in
+# process memory (feature bench-local-table), built first and set aside.
 bench:
 	@scripts/setup.sh bench
+	cargo build --release --features bench-local-table --bin producer-reliability
+	mkdir -p target/bench && cp $(BIN) target/bench/producer-reliability-local-table
 	cargo leptos build --release --split
 	cargo run --release --features ssr --example bench
 

@@ -80,7 +80,7 @@ setup_test() {
 }
 
 setup_bench() {
-  setup_run
+  setup_cluster
   if ! version_is oha "$OHA_VERSION"; then
     log "cargo install oha $OHA_VERSION"
     cargo install oha --version "$OHA_VERSION" --locked --force --no-default-features --features native-tls

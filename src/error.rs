@@ -23,6 +23,14 @@ pub enum AppError {
     /// An HTTP-level refusal (wrong method, body too large, wrong content type...).
     #[error("{message}")]
     Rejected { status: u16, message: String },
+    /// The request conflicts with one still in progress (the same Idempotency-Key): retry after
+    /// a pause.
+    #[error("{message}")]
+    Conflict { message: String, retry_after_secs: u32 },
+    /// Well-formed, but it contradicts what the service already holds (an Idempotency-Key
+    /// reused with other parameters); `message` says what differs.
+    #[error("{message}")]
+    Unprocessable { message: String },
     /// librdkafka's local queue is full: the caller should retry after a pause.
     #[error("{message}")]
     Overloaded { message: String, retry_after_secs: u32 },
@@ -65,6 +73,8 @@ impl AppError {
             AppError::Unauthorized { .. } => 401,
             AppError::Forbidden { .. } => 403,
             AppError::NotFound { .. } => 404,
+            AppError::Conflict { .. } => 409,
+            AppError::Unprocessable { .. } => 422,
             AppError::Rejected { status, .. } => *status,
             AppError::Overloaded { .. } | AppError::Unavailable { .. } => 503,
             AppError::Broker { .. } => 502,
@@ -81,6 +91,8 @@ impl AppError {
             AppError::NotFound { .. } => "not-found",
             AppError::Unauthorized { .. } => "unauthorized",
             AppError::Forbidden { .. } => "forbidden",
+            AppError::Conflict { .. } => "idempotency-key-in-use",
+            AppError::Unprocessable { .. } => "idempotency-key-reused",
             AppError::Rejected { .. } => "rejected",
             AppError::Overloaded { .. } => "overloaded",
             AppError::Broker { .. } => "broker-error",
@@ -98,6 +110,8 @@ impl AppError {
             AppError::NotFound { .. } => "Not found",
             AppError::Unauthorized { .. } => "Unauthorized",
             AppError::Forbidden { .. } => "Forbidden",
+            AppError::Conflict { .. } => "Idempotency-Key in use",
+            AppError::Unprocessable { .. } => "Idempotency-Key reused with other parameters",
             AppError::Rejected { .. } => "Request rejected",
             AppError::Overloaded { .. } => "Overloaded, retry later",
             AppError::Broker { .. } => "Kafka broker error",
@@ -140,6 +154,8 @@ mod wire {
         NotFound,
         Unauthorized,
         Forbidden,
+        Conflict,
+        Unprocessable,
         Rejected,
         Overloaded,
         Broker,
@@ -203,6 +219,10 @@ mod wire {
                 AppError::Overloaded { message, retry_after_secs } => {
                     WireError { retry_after_secs: Some(retry_after_secs), ..WireError::new(Kind::Overloaded, message) }
                 }
+                AppError::Conflict { message, retry_after_secs } => {
+                    WireError { retry_after_secs: Some(retry_after_secs), ..WireError::new(Kind::Conflict, message) }
+                }
+                AppError::Unprocessable { message } => WireError::new(Kind::Unprocessable, message),
                 AppError::Broker { message } => WireError::new(Kind::Broker, message),
                 AppError::Timeout { message } => WireError::new(Kind::Timeout, message),
                 AppError::Unavailable { message } => WireError::new(Kind::Unavailable, message),
@@ -227,6 +247,8 @@ mod wire {
                 Kind::Forbidden => AppError::Forbidden { message },
                 Kind::Rejected => AppError::Rejected { status: w.status.unwrap_or(400), message },
                 Kind::Overloaded => AppError::Overloaded { message, retry_after_secs: w.retry_after_secs.unwrap_or(1) },
+                Kind::Conflict => AppError::Conflict { message, retry_after_secs: w.retry_after_secs.unwrap_or(1) },
+                Kind::Unprocessable => AppError::Unprocessable { message },
                 Kind::Broker => AppError::Broker { message },
                 Kind::Timeout => AppError::Timeout { message },
                 Kind::Unavailable => AppError::Unavailable { message },

@@ -4,14 +4,16 @@
 //! [`AppError`]. The token is checked for all of them by one layer (`server::access::guard_api`).
 
 use crate::error::AppError;
-use crate::model::{BrokerInfo, FaultStatus, LabRunReport, SendOutcome, SendStatus};
+use crate::model::{BrokerInfo, FaultStatus, LabRunReport, SendAnswer, SendStatus};
 use crate::ui::token::TokenClient;
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
 /// Sends one event. Form-encoded, so a plain HTML form post works without JavaScript (the
-/// server then redirects back to the page with `?sent=<requestId>`).
+/// server then redirects back to the page with `?sent=<requestId>`). An `Idempotency-Key`
+/// header, or the `idempotency_key` field, makes a repeat of the same submission send nothing.
 #[server(prefix = "/api", endpoint = "send", client = TokenClient)]
+#[allow(clippy::too_many_arguments)]
 pub async fn send_event(
     mode: Option<String>,
     event_id: Option<String>,
@@ -19,9 +21,10 @@ pub async fn send_event(
     send_mode: Option<String>,
     key: Option<String>,
     partition: Option<String>,
-) -> Result<SendOutcome, AppError> {
+    idempotency_key: Option<String>,
+) -> Result<SendAnswer, AppError> {
     let params = crate::model::SendParams { mode, event_id, topic, send_mode, key, partition };
-    crate::server::ui_api::send_event(params).await
+    crate::server::ui_api::send_event(params, idempotency_key).await
 }
 
 /// The status of one send, by request id.

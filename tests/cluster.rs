@@ -53,7 +53,9 @@ async fn settled(client: &reqwest::Client, base: &str, id: &str) -> Value {
 async fn three_replicas_answer_for_every_send_made_through_any() {
     let broker = start_broker().await;
     let bootstrap = broker.bootstrap();
-    let replicas: Vec<RunningBinary> = ["a", "b", "c"].iter().map(|n| replica(&bootstrap, n, &[])).collect();
+    // Three partitions here (one by default): catch-up markers and keys spread over several.
+    let partitions = [("STATE_TOPIC_PARTITIONS", "3")];
+    let replicas: Vec<RunningBinary> = ["a", "b", "c"].iter().map(|n| replica(&bootstrap, n, &partitions)).collect();
     let client = reqwest::Client::new();
     let bases: Vec<String> = replicas.iter().map(|r| r.base()).collect();
     for r in &replicas {

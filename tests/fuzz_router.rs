@@ -59,7 +59,22 @@ fn query() -> impl Strategy<Value = String> {
     proptest::collection::vec(pair, 0..7).prop_map(|pairs| pairs.join("&"))
 }
 
-fn request() -> impl Strategy<Value = (Method, String, String, Vec<u8>, Option<&'static str>)> {
+/// An `Idempotency-Key` header's raw bytes, or none: keys that repeat (so some requests replay
+/// or conflict), quoted ones, too long, and bytes that are not printable ASCII.
+fn idempotency_key() -> impl Strategy<Value = Option<Vec<u8>>> {
+    prop_oneof![
+        3 => Just(None),
+        1 => Just(Some(b"fuzz-key".to_vec())),
+        1 => "[a-c]{1,2}".prop_map(|k| Some(k.into_bytes())),
+        1 => "\"[ -~]{0,20}\"?".prop_map(|k| Some(k.into_bytes())),
+        1 => "[ -~]{0,300}".prop_map(|k| Some(k.into_bytes())),
+        1 => proptest::collection::vec(any::<u8>(), 0..40).prop_map(Some),
+    ]
+}
+
+type Generated = (Method, String, String, Vec<u8>, Option<&'static str>, Option<Vec<u8>>);
+
+fn request() -> impl Strategy<Value = Generated> {
     let method = prop_oneof![Just(Method::GET), Just(Method::POST), Just(Method::PUT), Just(Method::DELETE)];
     let path = prop_oneof![
         Just("/api/v1/send"),
@@ -79,7 +94,8 @@ fn request() -> impl Strategy<Value = (Method, String, String, Vec<u8>, Option<&
     ];
     let content_type =
         prop_oneof![Just(None), Just(Some("application/x-www-form-urlencoded")), Just(Some("application/json"))];
-    (method, path, query(), body, content_type).prop_map(|(m, p, q, b, c)| (m, p.to_owned(), q, b, c))
+    (method, path, query(), body, content_type, idempotency_key())
+        .prop_map(|(m, p, q, b, c, k)| (m, p.to_owned(), q, b, c, k))
 }
 
 #[test]
@@ -91,11 +107,15 @@ fn ten_thousand_generated_requests_get_no_5xx_and_every_4xx_has_a_detail() {
     let (sent, client_errors) = (AtomicU64::new(0), AtomicU64::new(0));
     let mut runner =
         TestRunner::new(RunnerConfig { cases: CASES, failure_persistence: None, ..RunnerConfig::default() });
-    let result = runner.run(&request(), |(method, path, query, body, content_type)| {
+    let result = runner.run(&request(), |(method, path, query, body, content_type, key)| {
         let uri = if query.is_empty() { path.clone() } else { format!("{path}?{query}") };
         let mut builder = Request::builder().method(method.clone()).uri(&uri);
         if let Some(ct) = content_type {
             builder = builder.header("content-type", ct);
+        }
+        // Bytes HTTP itself cannot carry in a header (CR, LF, NUL) never reach a server.
+        if let Some(value) = key.and_then(|k| axum::http::HeaderValue::from_bytes(&k).ok()) {
+            builder = builder.header("idempotency-key", value);
         }
         let request = builder.body(Body::from(body)).unwrap();
         let (status, text) = runtime.block_on(async {

@@ -92,6 +92,18 @@ async fn a_client_that_sends_again_duplicates_in_both_modes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_sends_again_with_its_key_writes_once_in_both_modes() {
+    let svc = start_service(&[]).await;
+    for mode in ["plain", "idempotent"] {
+        let report = run(&svc, json!({"mode": mode, "count": 200, "fault": "client-retry-with-key"})).await;
+        assert_eq!((report["sent"].as_u64(), report["replayed"].as_u64()), (Some(400), Some(200)), "{report}");
+        assert_eq!(report["recordsInTopic"], 200, "{mode}: {report}");
+        assert_eq!(report["duplicates"], 0, "{mode}: {report}");
+    }
+    svc.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fault_switch_applies_to_ordinary_sends_and_clears() {
     let svc = start_service(&[]).await;
     let url = format!("{}/api/v1/lab/fault", svc.base);

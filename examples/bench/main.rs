@@ -8,12 +8,15 @@
 //!   plain/idempotent x sync/async at 1, 16, 64 and 256 connections, in rounds interleaved with
 //!   the HTTP ceiling's; then where each request's CPU goes ([`cpu`]); then 1,000,000 async
 //!   sends and the memory left; then librdkafka settings that change the picture.
+//! - The shared status table ([`replicas`]): one replica next to a baseline with statuses in
+//!   memory, and three replicas behind HAProxy, with the state view's lag.
 //!
 //! Output ([`report`]): a Markdown table on stdout, saved with a JSON twin under `target/bench/`.
 
 mod ceilings;
 mod cpu;
 mod load;
+mod replicas;
 mod report;
 mod service;
 
@@ -83,6 +86,8 @@ async fn main() -> Res<()> {
     }
 
     measure_rows(&mut report, &bootstrap, broker.as_ref().map(|b| b.pid()), quick)?;
+    let (rounds, seconds) = if quick { (1, 2) } else { (ROUNDS, ROUND_SECONDS) };
+    replicas::measure(&mut report, &bootstrap, rounds, seconds)?;
 
     if !quick {
         for props in SETTINGS {

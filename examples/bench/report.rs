@@ -78,6 +78,11 @@ pub struct Report {
     /// CPU per request of each party, at 64 connections.
     pub cpu_per_request: Vec<CpuSplit>,
     pub settings: Vec<(String, LoadResult)>,
+    /// At 64 connections: the baseline (statuses in memory), the shared table with one replica,
+    /// and three replicas behind HAProxy.
+    pub status_table: Vec<Row>,
+    /// p99 of how long after it was written a state record was applied, over those rows.
+    pub view_lag_p99_ms: Option<f64>,
     pub memory_after_million_async_sends_mb: f64,
     pub memory_peak_during_million_async_sends_mb: f64,
     pub million_async_sends: LoadResult,
@@ -203,6 +208,34 @@ pub fn markdown(r: &Report) -> String {
             ));
         }
     }
+    if !r.status_table.is_empty() {
+        lines.push(
+            "\nThe shared status table, idempotent sends at 64 connections (interleaved rounds; RSS per process):\n"
+                .into(),
+        );
+        lines
+            .push("| statuses | send | req/s | rounds | p50 ms | p99 ms | errors | peak RSS MB | vs baseline |".into());
+        lines.push("|---|---|---:|---:|---:|---:|---:|---:|---:|".into());
+        for row in &r.status_table {
+            let x = &row.result;
+            let base = r.status_table.iter().find(|b| b.target.contains("baseline") && b.send_mode == row.send_mode);
+            let ratio = base.map(|b| x.requests_per_sec / b.result.requests_per_sec.max(1.0)).unwrap_or(0.0);
+            lines.push(format!(
+                "| {} | {} | {:.0} | {} | {:.2} | {:.2} | {} | {:.0} | {ratio:.2}x |",
+                row.target,
+                row.send_mode.as_deref().unwrap_or("-"),
+                x.requests_per_sec,
+                row.spread(),
+                x.p50_ms,
+                x.p99_ms,
+                x.errors,
+                x.peak_rss_mb
+            ));
+        }
+        if let Some(lag) = r.view_lag_p99_ms {
+            lines.push(format!("\n- State view lag p99 over those rows (one replica): <= {lag:.1} ms"));
+        }
+    }
     lines.push("\nTargets:\n".into());
     for (what, value, ok) in &r.checks {
         lines.push(format!("- [{}] {what}: {value}", if *ok { "x" } else { " " }));
@@ -249,9 +282,17 @@ pub fn checks(r: &mut Report) {
             }
         }
     }
+    let table = |label: &str| {
+        r.status_table.iter().find(|x| x.target.starts_with(label) && x.send_mode.as_deref() == Some("async"))
+    };
+    if let (Some(base), Some(shared)) = (table("local"), table("shared table, 1")) {
+        let v = shared.result.requests_per_sec / base.result.requests_per_sec.max(1.0);
+        checks.push(("async at 64 conns, shared table >= 0.8x in-memory table".into(), format!("{v:.2}x"), v >= 0.8));
+    }
     let rss = r.memory_after_million_async_sends_mb;
     checks.push(("RSS after 1,000,000 async sends <= 100 MB".into(), format!("{rss:.1} MB"), rss <= 100.0));
-    let errors: u64 = r.service.iter().map(|x| x.result.errors).sum::<u64>() + r.million_async_sends.errors;
+    let errors: u64 =
+        r.service.iter().chain(&r.status_table).map(|x| x.result.errors).sum::<u64>() + r.million_async_sends.errors;
     checks.push(("zero errors in every row".into(), errors.to_string(), errors == 0));
     if let Some(main) = r.wasm.first() {
         let gz = main.gzip_bytes;

@@ -67,8 +67,13 @@ pub struct Service {
 impl Service {
     /// Starts the release build and returns once `/health/ready` says 200, with the time it took.
     pub fn start(bootstrap: Option<&str>, extra_env: &[(&str, &str)]) -> Res<(Self, Duration)> {
+        Self::start_bin(SERVICE_BIN, bootstrap, extra_env)
+    }
+
+    /// The same, for another build of the service.
+    pub fn start_bin(bin: &str, bootstrap: Option<&str>, extra_env: &[(&str, &str)]) -> Res<(Self, Duration)> {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
-        let mut cmd = Command::new(SERVICE_BIN);
+        let mut cmd = Command::new(bin);
         cmd.env("LEPTOS_SITE_ADDR", addr.to_string())
             .env("LEPTOS_SITE_ROOT", "target/site")
             .env("RUST_LOG", "warn")

@@ -2,11 +2,13 @@
 //! and what the service answers. Compiled for both sides so the form validates with the very
 //! rules the server applies.
 
+mod idempotency;
 mod lab;
 mod mode;
 mod request;
 mod status;
 
+pub use idempotency::{parse_idempotency_key, MAX_IDEMPOTENCY_KEY_LEN};
 pub use lab::{
     FaultInput, FaultKind, FaultParams, FaultSpec, FaultStatus, LabParams, LabRunReport, LabRunRequest, LabRunSpec,
     LabRunState, ProxyListener, Verification, DEFAULT_DELAY_MS, DEFAULT_PRODUCE_REQUESTS, DEFAULT_SLOW_MS,
@@ -17,4 +19,6 @@ pub use request::{
     validate_topic, Field, SendParams, SendRequest, ValidationError, DEFAULT_TOPIC, MAX_EVENT_ID_LEN, MAX_KEY_LEN,
     MAX_TOPIC_LEN,
 };
-pub use status::{BrokerInfo, BrokerKind, DeliveryState, SendAccepted, SendOutcome, SendReceipt, SendStatus};
+pub use status::{
+    BrokerInfo, BrokerKind, DeliveryState, SendAccepted, SendAnswer, SendOutcome, SendReceipt, SendStatus,
+};

@@ -27,6 +27,8 @@ pub enum Field {
     DelayMs,
     ProduceRequests,
     DurationMs,
+    /// The `Idempotency-Key` header (or the send form's `idempotency_key` field).
+    IdempotencyKey,
 }
 
 impl Field {
@@ -44,6 +46,7 @@ impl Field {
             Field::DelayMs => "delayMs",
             Field::ProduceRequests => "produceRequests",
             Field::DurationMs => "durationMs",
+            Field::IdempotencyKey => "Idempotency-Key",
         }
     }
 }

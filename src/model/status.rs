@@ -97,6 +97,15 @@ pub enum SendOutcome {
     Accepted(SendAccepted),
 }
 
+/// What the send server function answers: the outcome, and whether it is the recorded answer
+/// of an earlier request with the same Idempotency-Key (then nothing was sent again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendAnswer {
+    pub outcome: SendOutcome,
+    pub replayed: bool,
+}
+
 impl SendOutcome {
     pub fn request_id(&self) -> Uuid {
         match self {

@@ -40,18 +40,19 @@ impl AccessPolicy {
         let Some(expected) = &self.token else {
             return Ok(());
         };
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim);
-        match given {
+        match bearer(headers) {
             Some(token) if bool::from(token.as_bytes().ct_eq(expected.expose().as_bytes())) => Ok(()),
             Some(_) => Err(AppError::Unauthorized { message: "The bearer token is not valid".into() }),
             None => Err(AppError::Unauthorized {
                 message: "This service requires 'Authorization: Bearer <API_TOKEN>'".into(),
             }),
         }
+    }
+
+    /// Whose idempotency keys a request's are: a hash of its bearer token when `API_TOKEN` is
+    /// set (the guard already checked it), else the one anonymous scope.
+    pub fn key_scope(&self, headers: &HeaderMap) -> String {
+        crate::server::idempotency::scope(self.token.as_ref().and(bearer(headers)))
     }
 
     /// 403 for a topic outside `ALLOWED_TOPICS` (when it is set).
@@ -63,6 +64,15 @@ impl AccessPolicy {
             _ => Ok(()),
         }
     }
+}
+
+/// The token of `Authorization: Bearer <token>`, if the request carries one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
 }
 
 /// Whether a path is behind the token: everything under `/api/` (health checks, metrics and the

@@ -76,12 +76,24 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub status_store_max_age_secs: u64,
 
+    /// Seconds an `Idempotency-Key` is honoured after its first request (Stripe's 24 hours).
+    #[arg(long, env = "IDEMPOTENCY_KEY_TTL_SECS", value_name = "IDEMPOTENCY_KEY_TTL_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub idempotency_key_ttl_secs: u64,
+
+    /// Refuse sends without an `Idempotency-Key` (400 with a link to the docs).
+    #[arg(long, env = "REQUIRE_IDEMPOTENCY_KEY", value_name = "REQUIRE_IDEMPOTENCY_KEY", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    pub require_idempotency_key: bool,
+
     /// The topic every replica keeps its statuses in (created with `cleanup.policy=compact`).
     #[arg(long, env = "STATE_TOPIC", value_name = "STATE_TOPIC", default_value = "producer-reliability-state")]
     pub state_topic: String,
 
-    /// Partitions of the state topic when the service creates it.
-    #[arg(long, env = "STATE_TOPIC_PARTITIONS", value_name = "STATE_TOPIC_PARTITIONS", default_value_t = 6,
+    /// Partitions of the state topic when the service creates it. One by default: state records
+    /// are small and batched, one partition carries far more than the sends, and each partition
+    /// costs a broker batch per write and a marker per catch-up.
+    #[arg(long, env = "STATE_TOPIC_PARTITIONS", value_name = "STATE_TOPIC_PARTITIONS", default_value_t = 1,
           value_parser = clap::value_parser!(i32).range(1..=1000))]
     pub state_topic_partitions: i32,
 
@@ -242,6 +254,10 @@ impl Config {
 
     pub fn status_store_max_age(&self) -> Duration {
         Duration::from_secs(self.status_store_max_age_secs)
+    }
+
+    pub fn idempotency_key_ttl(&self) -> Duration {
+        Duration::from_secs(self.idempotency_key_ttl_secs)
     }
 
     /// `producer-reliability-<hostname>`, as the seed named its clients after the machine.

@@ -19,6 +19,7 @@ pub mod config;
 pub mod fault_proxy;
 pub mod heap_trim;
 pub mod http;
+pub mod idempotency;
 pub mod kafka;
 pub mod lab;
 pub mod metrics;

@@ -7,6 +7,7 @@ use crate::error::AppError;
 use crate::model::{
     DeliveryState, Field, SendAccepted, SendMode, SendOutcome, SendParams, SendReceipt, SendRequest, SendStatus,
 };
+use crate::server::idempotency::IDEMPOTENCY_KEY_HEADER;
 use crate::server::kafka::{DeliveryReport, DeliveryTicket, OutgoingRecord, RecordProducer, TopicCatalog};
 use crate::server::metrics::{Outcome, SendMetrics};
 use crate::server::status_store::{StatusStore, RECENT_LIMIT};
@@ -51,6 +52,14 @@ fn record_value(req: &SendRequest) -> Result<Vec<u8>, AppError> {
 /// replica can answer for it at once; past it the answer still goes (the record itself is
 /// acknowledged) and the delay is logged.
 const STATE_ACK_WAIT: Duration = Duration::from_secs(10);
+
+/// How one send is made: its request id, whether its PENDING status is recorded durably before
+/// it is sent, and the idempotency key its record carries.
+struct Sending<'a> {
+    request_id: Uuid,
+    durable: bool,
+    idempotency_key: Option<&'a str>,
+}
 
 /// What the send core reaches Kafka through.
 #[derive(Clone)]
@@ -119,9 +128,23 @@ impl SendService {
     /// Sends a validated request: sync waits for the broker's acknowledgement, async answers
     /// at once and leaves the outcome in the status store.
     pub async fn send_request(&self, req: SendRequest) -> Result<SendOutcome, AppError> {
+        // An async 202 promises a status any replica can report: recorded durably first.
+        let durable = req.send_mode == SendMode::Async;
+        self.send_as(req, Sending { request_id: Uuid::new_v4(), durable, idempotency_key: None }).await
+    }
+
+    /// A send under an idempotency key (see `idempotency::gate`): its request id is the key's
+    /// claim's, its PENDING status is recorded durably before anything is sent (so a replica that
+    /// takes the key over can tell whether it was), and the record carries the key in an
+    /// `idempotency-key` header.
+    pub async fn send_keyed(&self, req: SendRequest, request_id: Uuid, key: &str) -> Result<SendOutcome, AppError> {
+        self.send_as(req, Sending { request_id, durable: true, idempotency_key: Some(key) }).await
+    }
+
+    async fn send_as(&self, req: SendRequest, sending: Sending<'_>) -> Result<SendOutcome, AppError> {
         // Refused before it reached the producer (forbidden topic, bad partition, full queue).
         let (request_id, started, report) = self
-            .enqueue_checked(&req)
+            .enqueue_checked(&req, &sending)
             .await
             .inspect_err(|_| self.metrics.record(req.mode, req.send_mode, Outcome::Rejected))?;
         let Some(report) = report else {
@@ -190,14 +213,13 @@ impl SendService {
     async fn enqueue_checked(
         &self,
         req: &SendRequest,
+        sending: &Sending<'_>,
     ) -> Result<(Uuid, Instant, Option<oneshot::Receiver<(DeliveryReport, StateAck)>>), AppError> {
         self.check_destination(req).await?;
         let value = record_value(req)?;
-        let request_id = Uuid::new_v4();
+        let request_id = sending.request_id;
         let accepted = Instant::now();
-        // An async 202 promises a status any replica can report: recorded durably first.
-        let durable = req.send_mode == SendMode::Async;
-        self.table.accept(pending_status(request_id, req), durable).await?;
+        self.table.accept(pending_status(request_id, req), sending.durable).await?;
         let (waiter, report) = match req.send_mode {
             SendMode::Sync => {
                 let (tx, rx) = oneshot::channel();
@@ -207,7 +229,15 @@ impl SendService {
         };
         let ticket = Box::new(DeliveryTicket { request_id, send_mode: req.send_mode, accepted, waiter });
         let mut unsent = Unsent::new(self.table.as_ref(), request_id);
-        let record = OutgoingRecord { topic: &req.topic, key: &req.key, value: &value, partition: req.partition };
+        let key_header = sending.idempotency_key.map(|k| (IDEMPOTENCY_KEY_HEADER, k.as_bytes()));
+        let headers: Vec<(&str, &[u8])> = key_header.into_iter().collect();
+        let record = OutgoingRecord {
+            topic: &req.topic,
+            key: &req.key,
+            value: &value,
+            partition: req.partition,
+            headers: &headers,
+        };
         self.kafka.producers.send(req.mode, record, ticket).await?;
         unsent.keep();
         Ok((request_id, accepted, report))

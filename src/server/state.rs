@@ -4,6 +4,7 @@
 
 use crate::model::BrokerInfo;
 use crate::server::access::AccessPolicy;
+use crate::server::idempotency::IdempotencyGate;
 use crate::server::kafka::{BrokerMonitor, KafkaSettings};
 use crate::server::lab::LabService;
 use crate::server::metrics::Metrics;
@@ -19,6 +20,8 @@ pub struct AppState(Arc<AppParts>);
 pub struct AppParts {
     pub leptos_options: LeptosOptions,
     pub send: SendService,
+    /// Every send passes it: keyed sends are claimed and their answers recorded.
+    pub gate: IdempotencyGate,
     pub broker: Arc<BrokerMonitor>,
     pub kafka: Arc<KafkaSettings>,
     pub lab: Arc<LabService>,

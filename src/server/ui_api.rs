@@ -8,8 +8,10 @@ use super::lab::Wait;
 use super::state::AppState;
 use crate::error::AppError;
 use crate::model::{
-    BrokerInfo, FaultParams, FaultStatus, LabParams, LabRunReport, SendOutcome, SendParams, SendStatus,
+    parse_idempotency_key, BrokerInfo, FaultParams, FaultStatus, LabParams, LabRunReport, SendAnswer, SendParams,
+    SendStatus,
 };
+use crate::server::idempotency::{key_from_headers, ScopedKey};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::request::Parts;
@@ -57,7 +59,7 @@ pub fn error_response(error: AppError) -> Response {
 
 fn decorate(headers: &mut axum::http::HeaderMap, error: &AppError) {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let AppError::Overloaded { retry_after_secs, .. } = error {
+    if let AppError::Overloaded { retry_after_secs, .. } | AppError::Conflict { retry_after_secs, .. } = error {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
     }
 }
@@ -99,12 +101,23 @@ pub async fn server_fn_body_limit(request: Request, next: Next) -> Response {
     next.run(request.map(|body| Body::new(http_body_util::Limited::new(body, BODY_LIMIT)))).await
 }
 
-pub async fn send_event(params: SendParams) -> Result<SendOutcome, AppError> {
-    let outcome = state()?.send.send(&params).await?;
+/// The key comes from the `Idempotency-Key` header, else the form's `idempotency_key` field.
+pub async fn send_event(params: SendParams, field_key: Option<String>) -> Result<SendAnswer, AppError> {
+    let state = state()?;
+    let headers = use_context::<Parts>().map(|p| p.headers).unwrap_or_default();
+    let key = match key_from_headers(&headers, &state.access)? {
+        Some(key) => Some(key),
+        None => match field_key.as_deref().filter(|k| !k.is_empty()) {
+            Some(raw) => Some(ScopedKey::new(&state.access.key_scope(&headers), &parse_idempotency_key(raw)?)),
+            None => None,
+        },
+    };
+    let answer = state.gate.send(&params, key).await;
+    let outcome = answer.result?;
     if is_form_post() {
         leptos_axum::redirect(&format!("/?sent={}", outcome.request_id()));
     }
-    Ok(outcome)
+    Ok(SendAnswer { outcome, replayed: answer.replayed })
 }
 
 pub async fn get_status(request_id: Option<String>) -> Result<SendStatus, AppError> {

@@ -36,6 +36,8 @@ pub enum FaultKind {
     BrokerUnavailable,
     /// The HTTP caller sends every event twice (it never saw the first answer).
     ClientRetry,
+    /// The same, with the same `Idempotency-Key` on both sends of an event.
+    ClientRetryWithKey,
     /// The proxy answers Produce requests itself with a retriable error, without forwarding them.
     ProduceError,
     /// Every Produce answer arrives late, but before the client gives up.
@@ -43,7 +45,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 8] = [
         FaultKind::None,
         FaultKind::DelayProduceResponse,
         FaultKind::DropConnectionAfterProduce,
@@ -51,6 +53,7 @@ impl FaultKind {
         FaultKind::ProduceError,
         FaultKind::BrokerSlow,
         FaultKind::ClientRetry,
+        FaultKind::ClientRetryWithKey,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +63,7 @@ impl FaultKind {
             FaultKind::DropConnectionAfterProduce => "drop-connection-after-produce",
             FaultKind::BrokerUnavailable => "broker-unavailable",
             FaultKind::ClientRetry => "client-retry",
+            FaultKind::ClientRetryWithKey => "client-retry-with-key",
             FaultKind::ProduceError => "produce-error",
             FaultKind::BrokerSlow => "broker-slow",
         }
@@ -67,7 +71,12 @@ impl FaultKind {
 
     /// Whether the fault is injected by the proxy in front of the broker.
     pub fn needs_proxy(self) -> bool {
-        !matches!(self, FaultKind::None | FaultKind::ClientRetry)
+        !matches!(self, FaultKind::None | FaultKind::ClientRetry | FaultKind::ClientRetryWithKey)
+    }
+
+    /// Whether the HTTP caller sends every event twice.
+    pub fn caller_retries(self) -> bool {
+        matches!(self, FaultKind::ClientRetry | FaultKind::ClientRetryWithKey)
     }
 
     /// What the fault does, in a sentence a person can read.
@@ -89,6 +98,10 @@ impl FaultKind {
             FaultKind::ClientRetry => {
                 "The HTTP caller sends every event a second time, as a client does when it never saw \
                  the first answer: to Kafka these are two different sends."
+            }
+            FaultKind::ClientRetryWithKey => {
+                "The HTTP caller sends every event a second time, with the same Idempotency-Key as the first: \
+                 the service answers the repeat with the first answer and sends nothing."
             }
             FaultKind::ProduceError => {
                 "The proxy answers Produce requests itself with NOT_LEADER_OR_FOLLOWER, without passing \

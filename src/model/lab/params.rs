@@ -102,7 +102,7 @@ impl FaultParams {
                 let duration = optional_number(Field::DurationMs, &self.duration_ms)?.unwrap_or(DEFAULT_UNAVAILABLE_MS);
                 spec.duration_ms = Some(in_range(Field::DurationMs, duration, 1..=20_000, "1 to 20000")?);
             }
-            FaultKind::None | FaultKind::ClientRetry => {}
+            FaultKind::None | FaultKind::ClientRetry | FaultKind::ClientRetryWithKey => {}
         }
         Ok(spec)
     }

@@ -83,8 +83,12 @@ pub struct LabRunReport {
     /// The fault proxy its producers connected through (none on a cluster reached over TLS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
-    /// Sends made (with `client-retry`, two per event).
+    /// Sends made (with `client-retry` and `client-retry-with-key`, two per event).
     pub sent: u64,
+    /// Sends answered with the recorded answer of their Idempotency-Key: nothing was sent again
+    /// (`client-retry-with-key`).
+    #[serde(default)]
+    pub replayed: u64,
     /// Sends the broker acknowledged.
     pub acked: u64,
     /// Sends whose delivery failed (the Kafka error is in the run's log).
@@ -130,6 +134,7 @@ mod tests {
             cluster: "k:9092".into(),
             via: None,
             sent: 3,
+            replayed: 0,
             acked: 2,
             failed: 0,
             unknown: 1,

@@ -22,6 +22,7 @@ pub struct StoredRecord {
     pub offset: i64,
     pub key: String,
     pub value: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
 }
 
 pub struct InMemoryKafka {
@@ -63,7 +64,8 @@ impl InMemoryKafka {
         };
         let log = &mut partitions[partition as usize];
         let offset = log.len() as i64;
-        log.push(StoredRecord { partition, offset, key: record.key.to_owned(), value: record.value.to_vec() });
+        let headers = record.headers.iter().map(|(k, v)| ((*k).to_owned(), v.to_vec())).collect();
+        log.push(StoredRecord { partition, offset, key: record.key.to_owned(), value: record.value.to_vec(), headers });
         Ok((partition, offset))
     }
 }

@@ -16,6 +16,8 @@ pub struct OutgoingRecord<'a> {
     pub key: &'a str,
     pub value: &'a [u8],
     pub partition: Option<i32>,
+    /// Record headers, in order (name, value).
+    pub headers: &'a [(&'a str, &'a [u8])],
 }
 
 /// Hands records to the producer of a mode. Each record's outcome comes back through

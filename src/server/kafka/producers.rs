@@ -7,6 +7,7 @@ use super::settings::KafkaSettings;
 use crate::error::AppError;
 use crate::model::ProducerMode;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
 use rdkafka::{ClientContext, Message, Statistics};
 use std::sync::Arc;
@@ -107,6 +108,13 @@ impl KafkaProducer {
         let mut record = BaseRecord::with_opaque_to(out.topic, ticket).key(out.key).payload(out.value);
         if let Some(p) = out.partition {
             record = record.partition(p);
+        }
+        if !out.headers.is_empty() {
+            let headers =
+                out.headers.iter().fold(OwnedHeaders::new_with_capacity(out.headers.len()), |h, (key, value)| {
+                    h.insert(Header { key, value: Some(*value) })
+                });
+            record = record.headers(headers);
         }
         let deadline = Instant::now() + self.max_block;
         let mut pause = Duration::from_millis(1);

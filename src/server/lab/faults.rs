@@ -28,7 +28,7 @@ pub fn proxy_fault(spec: &FaultSpec) -> Option<ActiveFault> {
         FaultKind::BrokerSlow => {
             Some(ActiveFault::BrokerSlow { delay: Duration::from_millis(spec.delay_ms.unwrap_or(DEFAULT_SLOW_MS)) })
         }
-        FaultKind::None | FaultKind::ClientRetry => None,
+        FaultKind::None | FaultKind::ClientRetry | FaultKind::ClientRetryWithKey => None,
     }
 }
 

@@ -40,6 +40,7 @@ impl RunRegistry {
             cluster,
             via,
             sent: 0,
+            replayed: 0,
             acked: 0,
             failed: 0,
             unknown: 0,

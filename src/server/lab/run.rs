@@ -9,6 +9,7 @@ use crate::error::AppError;
 use crate::model::{DeliveryState, FaultKind, LabRunState, SendMode, SendRequest, Verification};
 use crate::server::access::AccessPolicy;
 use crate::server::fault_proxy::FaultProxy;
+use crate::server::idempotency::{IdempotencyGate, LocalKeyLog, ScopedKey};
 use crate::server::kafka::{DeliveryReports, KafkaSettings, ProducerPair, RecordProducer, TopicCatalog};
 use crate::server::metrics::SendMetrics;
 use crate::server::send::{KafkaPorts, SendService};
@@ -109,7 +110,7 @@ async fn run_steps(ctx: &RunContext, record: &RunRecord, stop: &CancellationToke
     };
     let partitions = ctx.topics.partitions(&topic).await?;
     let settings = run_settings(ctx, fault.kind);
-    let copies = if fault.kind == FaultKind::ClientRetry { 2 } else { 1 };
+    let copies = if fault.kind.caller_retries() { 2 } else { 1 };
     // The run's own store holds every one of its sends: none is evicted (capacity = sends).
     let store = Arc::new(StatusStore::new(count as usize * copies, Duration::from_secs(3600)));
     let table: Arc<dyn StatusTable> = Arc::new(LocalStatusTable::new(store.clone()));
@@ -122,6 +123,10 @@ async fn run_steps(ctx: &RunContext, record: &RunRecord, stop: &CancellationToke
     let delivery_timeout = Duration::from_millis(LAB_DELIVERY_TIMEOUT_MS.into());
     let service =
         SendService::new(ports, table, ctx.access.clone(), reports.metrics().clone(), &topic, delivery_timeout);
+    // The run's own keys (client-retry-with-key): one per event, both sends of it carry it.
+    let keys = Arc::new(LocalKeyLog::new(Duration::from_secs(3600), count as usize));
+    let gate = IdempotencyGate::new(service, keys, false, delivery_timeout);
+    let keyed = fault.kind == FaultKind::ClientRetryWithKey;
     if let (Some(proxy), Some(active)) = (&ctx.proxy, proxy_fault(&fault)) {
         proxy.set_fault(active);
     }
@@ -129,12 +134,15 @@ async fn run_steps(ctx: &RunContext, record: &RunRecord, stop: &CancellationToke
     let stopped = || AppError::Unavailable { message: "The run was stopped: the service is shutting down".into() };
     for i in 0..count as usize {
         let event = SentEvent { event_id: format!("{id}-{i:06}"), key: format!("key-{}", i % LAB_KEYS), acked: false };
+        let key = keyed.then(|| ScopedKey::new("lab", &event.event_id));
         for _ in 0..copies {
-            tokio::select! {
+            let replayed = tokio::select! {
                 _ = stop.cancelled() => return Err(stopped()),
-                sent = send_one(&service, mode, send_mode, &topic, &event) => sent?,
-            }
-            record.lock().sent += 1;
+                sent = send_one(&gate, mode, send_mode, &topic, &event, key.clone()) => sent?,
+            };
+            let mut r = record.lock();
+            r.sent += 1;
+            r.replayed += u64::from(replayed);
         }
         sent_events.push(event);
     }
@@ -151,8 +159,11 @@ async fn run_steps(ctx: &RunContext, record: &RunRecord, stop: &CancellationToke
         proxy.clear_fault();
     }
     record_accounting(record, &accounting, delivery_timeout + REPORT_MARGIN);
-    let sent = record.lock().sent;
-    let resent = resent_messages(reports.metrics(), mode, sent).await;
+    let handed_over = {
+        let r = record.lock();
+        r.sent - r.replayed
+    };
+    let resent = resent_messages(reports.metrics(), mode, handed_over).await;
     record.lock().resent_messages = resent;
     let acked_offsets = mark_acked(&store, &mut sent_events);
     let bound = ReadBound { acked_offsets, quiet: Duration::from_millis(1500), max_wait: Duration::from_secs(30) };
@@ -162,13 +173,15 @@ async fn run_steps(ctx: &RunContext, record: &RunRecord, stop: &CancellationToke
     Ok(analyse(&sent_events, &records))
 }
 
+/// One send of an event (under its key, if any); true when its answer was a replay.
 async fn send_one(
-    service: &SendService,
+    gate: &IdempotencyGate,
     mode: crate::model::ProducerMode,
     send_mode: SendMode,
     topic: &str,
     event: &SentEvent,
-) -> Result<(), AppError> {
+    key: Option<ScopedKey>,
+) -> Result<bool, AppError> {
     let request = SendRequest {
         mode,
         event_id: event.event_id.clone(),
@@ -177,12 +190,13 @@ async fn send_one(
         key: event.key.clone(),
         partition: None,
     };
-    match service.send_request(request).await {
-        Ok(_) => Ok(()),
+    let answer = gate.send_request(request, key).await;
+    match answer.result {
+        Ok(_) => Ok(answer.replayed),
         // A sync send that failed still has its ERROR status in the run's store.
         Err(error @ (AppError::Broker { .. } | AppError::Timeout { .. })) if send_mode == SendMode::Sync => {
             tracing::debug!(%error, "lab sync send failed");
-            Ok(())
+            Ok(answer.replayed)
         }
         Err(error) => Err(error),
     }

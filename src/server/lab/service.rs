@@ -6,7 +6,7 @@ use super::faults::{no_proxy, not_a_switch, proxy_fault, status_of, switch_disab
 use super::registry::RunRegistry;
 use super::run::{execute, run_settings, RunContext};
 use crate::error::AppError;
-use crate::model::{FaultKind, FaultParams, FaultStatus, LabParams, LabRunReport};
+use crate::model::{FaultParams, FaultStatus, LabParams, LabRunReport};
 use crate::server::fault_proxy::FaultProxy;
 use crate::server::shutdown::Shutdown;
 use std::sync::Arc;
@@ -125,7 +125,7 @@ impl LabService {
     /// is enabled.
     pub fn set_fault(&self, params: &FaultParams) -> Result<FaultStatus, AppError> {
         let spec = params.validate()?;
-        if spec.kind == FaultKind::ClientRetry {
+        if spec.kind.caller_retries() {
             return Err(not_a_switch(spec.kind));
         }
         let proxy = match &self.switch {

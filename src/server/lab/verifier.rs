@@ -7,6 +7,7 @@ use crate::error::AppError;
 use crate::model::Verification;
 use crate::server::kafka::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -18,9 +19,16 @@ pub struct ReadRecord {
     pub offset: i64,
     pub key: Vec<u8>,
     pub value: Vec<u8>,
+    /// The record's headers, in order (a header without a value reads as empty).
+    pub headers: Vec<(String, Vec<u8>)>,
 }
 
 impl ReadRecord {
+    /// The first header of that name.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+    }
+
     /// The `eventId` in the record's JSON value, if it has one.
     pub fn event_id(&self) -> Option<String> {
         let value: serde_json::Value = serde_json::from_slice(&self.value).ok()?;
@@ -82,6 +90,10 @@ pub fn read_back(
                     offset: m.offset(),
                     key: m.key().unwrap_or_default().to_vec(),
                     value: m.payload().unwrap_or_default().to_vec(),
+                    headers: m
+                        .headers()
+                        .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec())).collect())
+                        .unwrap_or_default(),
                 });
                 last_new = Instant::now();
             }
@@ -163,6 +175,7 @@ mod tests {
             offset,
             key: key.as_bytes().to_vec(),
             value: format!(r#"{{"eventId":"{event}","mode":"plain"}}"#).into_bytes(),
+            headers: Vec::new(),
         }
     }
 

@@ -151,6 +151,11 @@ impl Metrics {
         self.registry.register_collector(Box::new(sources::SourceCollector(source)));
     }
 
+    /// Registers a histogram kept by another part (its owner observes it).
+    pub fn add_histogram(&mut self, name: &'static str, help: &'static str, histogram: Histogram) {
+        self.registry.register(name, help, histogram);
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -15,10 +15,11 @@ use body::NoBody;
 
 use crate::error::AppError;
 use crate::model::{BrokerInfo, SendAccepted, SendOutcome, SendReceipt, SendStatus};
+use crate::server::idempotency::{key_from_headers, IDEMPOTENT_REPLAYED_HEADER};
 use crate::server::state::AppState;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -103,25 +104,40 @@ async fn ready(State(state): State<AppState>) -> Response {
 }
 
 /// Sends one event (the seed tutorial's contract).
-#[utoipa::path(post, path = "/api/v1/send", tag = "send", params(openapi::SendQuery), responses(
-    (status = 200, description = "sync: the broker acknowledged the record", body = SendReceipt),
+#[utoipa::path(post, path = "/api/v1/send", tag = "send", params(openapi::SendQuery, openapi::IdempotencyKeyHeader), responses(
+    (status = 200, description = "sync: the broker acknowledged the record (or, with Idempotent-Replayed, the recorded answer of the first request with this Idempotency-Key)", body = SendReceipt,
+        headers(("Idempotent-Replayed" = String, description = "'true' when this is the recorded answer to an earlier request with the same Idempotency-Key: nothing was sent again"))),
     (status = 202, description = "async: accepted; the status follows at Location", body = SendAccepted,
-        headers(("Location" = String, description = "/api/v1/status?requestId=..."))),
-    (status = 400, description = "Invalid request: the detail says what to fix", body = Problem, content_type = "application/problem+json"),
+        headers(("Location" = String, description = "/api/v1/status?requestId=..."),
+                ("Idempotent-Replayed" = String, description = "'true' on a replayed answer"))),
+    (status = 400, description = "Invalid request (or a malformed Idempotency-Key, or none while REQUIRE_IDEMPOTENCY_KEY is on): the detail says what to fix", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "API_TOKEN is set and the bearer token is missing or wrong", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "The topic is not in ALLOWED_TOPICS", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "A sync request with the same Idempotency-Key is still in progress: retry after Retry-After seconds to get its answer", body = Problem, content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "seconds"))),
+    (status = 422, description = "The Idempotency-Key was first used with other parameters: the detail says which differ", body = Problem, content_type = "application/problem+json"),
     (status = 502, description = "Kafka refused or failed the record", body = Problem, content_type = "application/problem+json"),
     (status = 503, description = "The producer's queue is full (Retry-After) or the broker is unreachable", body = Problem, content_type = "application/problem+json"),
     (status = 504, description = "No acknowledgement within KAFKA_DELIVERY_TIMEOUT_MS", body = Problem, content_type = "application/problem+json"),
 ))]
-async fn send(State(state): State<AppState>, query: QueryParams, _: NoBody) -> Result<Response, AppError> {
-    Ok(match state.send.send(&query.send_params()).await? {
-        SendOutcome::Delivered(receipt) => Json(receipt).into_response(),
-        SendOutcome::Accepted(accepted) => {
+async fn send(State(state): State<AppState>, headers: HeaderMap, query: QueryParams, _: NoBody) -> Response {
+    let key = match key_from_headers(&headers, &state.access) {
+        Ok(key) => key,
+        Err(error) => return error.into_response(),
+    };
+    let answer = state.gate.send(&query.send_params(), key).await;
+    let mut response = match answer.result {
+        Ok(SendOutcome::Delivered(receipt)) => Json(receipt).into_response(),
+        Ok(SendOutcome::Accepted(accepted)) => {
             let location = format!("/api/v1/status?requestId={}", accepted.request_id);
             (StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(accepted)).into_response()
         }
-    })
+        Err(error) => error.into_response(),
+    };
+    if answer.replayed {
+        response.headers_mut().insert(IDEMPOTENT_REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    response
 }
 
 /// What happened to a send.

@@ -29,6 +29,23 @@ pub struct SendQuery {
     partition: Option<String>,
 }
 
+/// The `Idempotency-Key` header of `POST /api/v1/send`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IdempotencyKeyHeader {
+    /// Optional (required when REQUIRE_IDEMPOTENCY_KEY is on): 1-255 printable ASCII characters,
+    /// as a Structured Field string (`"8e03978e-40d5-43e8"`) or bare. One key per event: a retry
+    /// with the same key and parameters is answered with the first request's recorded answer
+    /// (`Idempotent-Replayed: true`) and sends nothing, on any replica, for
+    /// IDEMPOTENCY_KEY_TTL_SECS (default 86400) after the first request. The key is scoped to the
+    /// caller (with API_TOKEN, a hash of the token). A refusal that sent nothing (4xx, 503) is not
+    /// recorded: it may be retried with the same key. The record carries the key in an
+    /// `idempotency-key` header.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+}
+
 /// The query of `GET /api/v1/status`.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -50,7 +50,7 @@ impl IntoResponse for AppError {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
         match &self {
-            AppError::Overloaded { retry_after_secs, .. } => {
+            AppError::Overloaded { retry_after_secs, .. } | AppError::Conflict { retry_after_secs, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             AppError::Unauthorized { .. } => {

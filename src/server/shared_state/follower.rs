@@ -3,17 +3,24 @@
 //! catch-up can wait until the view holds everything written before a marker.
 
 use super::record::StateRecord;
-use super::view::StateView;
+use super::view::{now_ms, StateView};
 use crate::server::kafka::KafkaSettings;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// How long the broker may hold a fetch while it has nothing new. Kafka answers as soon as a
+/// record arrives; Tansu holds every fetch this long, and each of its in-memory fetches lists
+/// every batch of the partition, so a short wait makes a busy state topic cost the broker more
+/// than the sends it records.
+const FETCH_WAIT_MS: u32 = 50;
 
 /// Records applied in one go before the progress is published.
 const BATCH: usize = 1024;
@@ -27,6 +34,10 @@ pub struct Progress {
     pub applied: AtomicU64,
     /// Milliseconds between a record's timestamp and its application, for the last record.
     pub last_delay_ms: AtomicI64,
+    /// The same delay, in seconds, for every record written since this replica started
+    /// (`state_view_lag_seconds`; the rebuild of older ones is not lag).
+    pub lag: Histogram,
+    started_ms: i64,
 }
 
 impl Progress {
@@ -37,6 +48,9 @@ impl Progress {
             tick,
             applied: AtomicU64::new(0),
             last_delay_ms: AtomicI64::new(0),
+            // 0.5 ms to ~16 s.
+            lag: Histogram::new(exponential_buckets(0.000_5, 2.0, 16)),
+            started_ms: now_ms(),
         }
     }
 
@@ -78,7 +92,7 @@ pub fn consumer(settings: &KafkaSettings, topic: &str, partitions: i32) -> Resul
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "10")
+        .set("fetch.wait.max.ms", FETCH_WAIT_MS.to_string())
         .set("queued.max.messages.kbytes", "4096")
         .create()?;
     let mut assignment = TopicPartitionList::new();
@@ -109,7 +123,6 @@ pub fn follow(consumer: BaseConsumer, view: Arc<StateView>, progress: Arc<Progre
 }
 
 fn apply(message: &BorrowedMessage<'_>, view: &StateView, progress: &Progress) {
-    let started = Instant::now();
     match message.payload() {
         // A tombstone: the entry of this key ends.
         None => {
@@ -120,9 +133,12 @@ fn apply(message: &BorrowedMessage<'_>, view: &StateView, progress: &Progress) {
         Some(value) => match StateRecord::decode(value) {
             Some(record) => {
                 let ts = message.timestamp().to_millis().unwrap_or_default();
-                view.apply(record, ts);
-                let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-                progress.last_delay_ms.store((now as i64 - ts).max(0), Ordering::Relaxed);
+                view.apply(record, ts, message.offset());
+                let delay = (now_ms() - ts).max(0);
+                progress.last_delay_ms.store(delay, Ordering::Relaxed);
+                if ts >= progress.started_ms {
+                    progress.lag.observe(delay as f64 / 1000.0);
+                }
             }
             None => tracing::debug!(offset = message.offset(), "state topic: a record this version does not read"),
         },
@@ -131,7 +147,6 @@ fn apply(message: &BorrowedMessage<'_>, view: &StateView, progress: &Progress) {
         slot.store(message.offset(), Ordering::Release);
     }
     progress.applied.fetch_add(1, Ordering::Relaxed);
-    let _ = started;
 }
 
 /// The follower's thread: started (again, when the topic was created anew) and stopped with its

@@ -3,11 +3,13 @@
 //! replica follows the topic from its beginning into a bounded local view ([`follower`],
 //! [`view`]), catches up before it answers "unknown id" ([`catch_up`]), and announces itself
 //! with heartbeats so the others can tell when its PENDING sends can no longer be reported
-//! ([`replicas`], UNKNOWN). Only the Kafka protocol is used: it runs unchanged on Apache Kafka,
+//! ([`replicas`], UNKNOWN). The idempotency keys' claims and answers live there too ([`keys`]).
+//! Only the Kafka protocol is used: it runs unchanged on Apache Kafka,
 //! Redpanda, MSK or Tansu.
 
 pub mod catch_up;
 pub mod follower;
+mod keys;
 mod metrics;
 pub mod record;
 pub mod replicas;
@@ -15,4 +17,5 @@ mod table;
 pub mod view;
 pub mod writer;
 
+pub use keys::SharedKeyLog;
 pub use table::{FollowerRoute, SharedStatusTable, StateSettings};

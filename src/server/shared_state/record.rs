@@ -3,6 +3,7 @@
 //! compaction keeps one record per status, per replica, per marker and per idempotency key.
 
 use crate::model::{DeliveryState, ProducerMode, SendMode, SendStatus};
+use crate::server::idempotency::{KeyClaim, RecordedAnswer};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -16,6 +17,36 @@ pub enum StateRecord {
     Heartbeat(Heartbeat),
     /// A point in one partition a replica reads up to, to know it saw everything before it.
     Marker(Marker),
+    /// A request claims an idempotency key, keyed `idempotency/<scope>/<key>` (every record of
+    /// a key shares its partition, so the log orders them).
+    Claim(KeyClaimRecord),
+    /// The final answer of the request that holds a key, with its claim (compaction keeps this
+    /// one: it is the whole entry).
+    Answer(KeyAnswerRecord),
+    /// The holder of a key gave it up: its request recorded nothing.
+    Release(KeyReleaseRecord),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyClaimRecord {
+    pub key: String,
+    pub claim: KeyClaim,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyAnswerRecord {
+    pub key: String,
+    pub claim: KeyClaim,
+    pub answer: RecordedAnswer,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyReleaseRecord {
+    pub key: String,
+    pub request_id: Uuid,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +133,9 @@ impl StateRecord {
             StateRecord::Status(s) => s.request_id.to_string(),
             StateRecord::Heartbeat(h) => format!("replica/{}", h.replica),
             StateRecord::Marker(m) => format!("marker/{}", m.replica),
+            StateRecord::Claim(c) => key_record_key(&c.key),
+            StateRecord::Answer(a) => key_record_key(&a.key),
+            StateRecord::Release(r) => key_record_key(&r.key),
         }
     }
 
@@ -113,6 +147,11 @@ impl StateRecord {
     pub fn decode(value: &[u8]) -> Option<Self> {
         serde_json::from_slice(value).ok()
     }
+}
+
+/// The record key of everything about an idempotency key.
+pub fn key_record_key(scoped: &str) -> String {
+    format!("idempotency/{scoped}")
 }
 
 /// The partition a key lives in: Kafka's own default partitioner (murmur2, positive, modulo),

@@ -2,12 +2,14 @@
 
 use super::catch_up::CatchUp;
 use super::follower::{consumer, Following, Progress};
+use super::keys::SharedKeyLog;
 use super::record::{Heartbeat, StateRecord, StatusRecord};
 use super::view::StateView;
 use super::writer::StateWriter;
 use crate::error::AppError;
 use crate::model::SendStatus;
 use crate::server::fault_proxy::FaultProxy;
+use crate::server::idempotency::KeyTable;
 use crate::server::kafka::{KafkaSettings, TopicRegistry};
 use crate::server::shutdown::Shutdown;
 use crate::server::status_store::{Delivered, StatusStore};
@@ -32,8 +34,12 @@ pub struct StateSettings {
     pub linger_ms: u32,
     /// How long an async send waits for its PENDING record's acknowledgement.
     pub write_timeout: Duration,
-    /// How long a finished status is kept (the topic's `retention.ms` too).
+    /// How long a finished status is kept.
     pub max_age: Duration,
+    /// How long an idempotency key is honoured (`IDEMPOTENCY_KEY_TTL_SECS`), and how many keys
+    /// the view holds at most. The topic's `retention.ms` is the longer of the two ages.
+    pub key_ttl: Duration,
+    pub key_capacity: usize,
 }
 
 /// The cluster settings the follower's consumer is made with, and the proxy it goes through
@@ -78,7 +84,11 @@ impl SharedStatusTable {
             settings.topic
         )));
         let table = Arc::new(Self {
-            view: Arc::new(StateView::new(store, &settings.replica)),
+            view: Arc::new(StateView::new(
+                store,
+                Arc::new(KeyTable::new(settings.key_ttl, settings.key_capacity)),
+                &settings.replica,
+            )),
             progress: Arc::new(Progress::new(settings.partitions)),
             catch_up: Arc::new(CatchUp::default()),
             writer,
@@ -100,7 +110,7 @@ impl SharedStatusTable {
     /// The topic, created with compaction (one record per key) and the status age as its
     /// retention, if it is missing.
     async fn ensure_topic(&self) -> Result<i32, AppError> {
-        let retention = self.settings.max_age.as_millis().to_string();
+        let retention = self.settings.max_age.max(self.settings.key_ttl).as_millis().to_string();
         let configs = [("cleanup.policy", "compact,delete"), ("retention.ms", retention.as_str())];
         self.topics.ensure_configured(&self.settings.topic, self.settings.partitions, &configs).await
     }
@@ -193,8 +203,26 @@ impl SharedStatusTable {
         self.writer.flush(timeout)
     }
 
+    /// The idempotency keys' log over this table's topic, writer and view.
+    pub fn key_log(&self) -> SharedKeyLog {
+        SharedKeyLog {
+            writer: self.writer.clone(),
+            progress: self.progress.clone(),
+            view: self.view.clone(),
+            replica: self.settings.replica.clone(),
+            bound: self.settings.write_timeout,
+            catch_up: self.catch_up.clone(),
+            catch_up_bound: self.settings.catch_up,
+        }
+    }
+
     pub fn writer(&self) -> &StateWriter {
         &self.writer
+    }
+
+    /// Observed by the follower for every record it applies (a handle to the same histogram).
+    pub fn lag_histogram(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.progress.lag.clone()
     }
 
     pub fn progress(&self) -> &Progress {

@@ -5,12 +5,15 @@
 use super::record::StateRecord;
 use super::replicas::ReplicaTable;
 use crate::model::{DeliveryState, SendStatus};
+use crate::server::idempotency::KeyTable;
 use crate::server::status_store::StatusStore;
 use std::sync::Arc;
 use uuid::Uuid;
 
 pub struct StateView {
     pub store: Arc<StatusStore>,
+    /// The idempotency keys, as the log settled them.
+    pub keys: Arc<KeyTable>,
     pub replicas: ReplicaTable,
     /// This replica's id: its own PENDING sends are never judged by a lease.
     pub me: Arc<str>,
@@ -27,12 +30,13 @@ pub fn unknown_reason(replica: &str) -> String {
 }
 
 impl StateView {
-    pub fn new(store: Arc<StatusStore>, me: &str) -> Self {
-        Self { store, replicas: ReplicaTable::default(), me: Arc::from(me), swept: Default::default() }
+    pub fn new(store: Arc<StatusStore>, keys: Arc<KeyTable>, me: &str) -> Self {
+        Self { store, keys, replicas: ReplicaTable::default(), me: Arc::from(me), swept: Default::default() }
     }
 
-    /// Applies one record of the topic; `ts_ms` is its timestamp.
-    pub fn apply(&self, record: StateRecord, ts_ms: i64) {
+    /// Applies one record of the topic; `ts_ms` is its timestamp, `offset` where it sits in its
+    /// partition (every record of an idempotency key lives in one partition).
+    pub fn apply(&self, record: StateRecord, ts_ms: i64, offset: i64) {
         match record {
             // This replica's own changes are in the view already, applied as they happened (and
             // one it abandoned must not come back). A restarted replica has a new id: what its
@@ -44,6 +48,10 @@ impl StateView {
             }
             StateRecord::Heartbeat(beat) => self.replicas.beat(&beat, ts_ms),
             StateRecord::Marker(_) => {}
+            // Claims are applied from the log, this replica's own too: the log's order decides.
+            StateRecord::Claim(c) => self.keys.apply_claim(&c.key, c.claim, offset),
+            StateRecord::Answer(a) => self.keys.apply_answer(&a.key, &a.claim, a.answer, offset),
+            StateRecord::Release(r) => self.keys.apply_release(&r.key, r.request_id),
         }
     }
 

@@ -12,6 +12,7 @@ use crate::server::access::AccessPolicy;
 use crate::server::config::Config;
 use crate::server::heap_trim::spawn_heap_trimmer;
 use crate::server::http;
+use crate::server::idempotency::{IdempotencyGate, KeyLog, LocalKeyLog};
 use crate::server::kafka::{
     BrokerMonitor, DeliveryReports, EmbeddedBroker, InMemoryKafka, KafkaParts, KafkaSettings, ProducerPair,
     TopicRegistry,
@@ -58,6 +59,7 @@ pub struct ShutdownReport {
 struct Parts {
     kafka: KafkaPorts,
     table: Arc<dyn StatusTable>,
+    keys: Arc<dyn KeyLog>,
     store: Arc<StatusStore>,
     metrics: Metrics,
     settings: Arc<KafkaSettings>,
@@ -77,16 +79,15 @@ pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> Result<
     let state = assemble(&config, leptos_options, parts, &tasks);
     let mut server = serve(&config, state, broker.embedded, tasks)?;
     server.producers = Some(pair);
-    server.shared = Some(shared);
+    server.shared = shared;
     Ok(server)
 }
 
+/// The cores' parts, the producers, and the shared status table (see [`Tables`]).
+type KafkaSide = (Parts, Arc<ProducerPair>, Option<Arc<SharedStatusTable>>);
+
 /// The Kafka side: topics, the shared status table, the producers and their monitor, the lab.
-fn kafka_parts(
-    config: &Config,
-    broker: &broker::BrokerSetup,
-    tasks: &Shutdown,
-) -> Result<(Parts, Arc<ProducerPair>, Arc<SharedStatusTable>), StartupError> {
+fn kafka_parts(config: &Config, broker: &broker::BrokerSetup, tasks: &Shutdown) -> Result<KafkaSide, StartupError> {
     let settings = Arc::new(KafkaSettings::new(config, broker.bootstrap.clone()));
     let replication = if broker.kind == BrokerKind::Embedded { 1 } else { config.kafka_topic_replication };
     let kafka_error = |what| move |source| StartupError::Kafka { what, source };
@@ -95,15 +96,7 @@ fn kafka_parts(
             .map_err(kafka_error("admin client"))?,
     );
     let (store, mut metrics) = store_and_metrics(config);
-    let follower = FollowerRoute {
-        kafka: KafkaSettings::new(config, broker.follower_bootstrap()),
-        proxy: broker.follower_proxy.clone(),
-    };
-    let shared =
-        SharedStatusTable::start(&settings, follower, topics.clone(), store.clone(), state_settings(config), tasks)
-            .map_err(kafka_error("state topic writer"))?;
-    metrics.add_source(shared.clone());
-    let table: Arc<dyn StatusTable> = shared.clone();
+    let (table, keys, shared) = status_table(config, broker, &settings, &topics, &store, &mut metrics, tasks)?;
     let reports = Arc::new(DeliveryReports::new(table.clone(), metrics.sends.clone()));
     let producer_settings = KafkaSettings::new(config, broker.producers_bootstrap());
     let producers =
@@ -126,8 +119,48 @@ fn kafka_parts(
         (None, false) => FaultSwitch::NoProxy,
     };
     let kafka = KafkaPorts { producers: producers.clone(), topics };
-    let parts = Parts { kafka, table, store, metrics, settings, broker: monitor, access, lab: Some(lab), switch };
+    let parts = Parts { kafka, table, keys, store, metrics, settings, broker: monitor, access, lab: Some(lab), switch };
     Ok((parts, producers, shared))
+}
+
+/// The status table and, with it, the same table as the shared one it is (`None` only in
+/// `make bench`'s baseline binary, built with `bench-local-table`: statuses in this process's
+/// memory as before they were kept in Kafka, to measure what the shared table costs).
+type Tables = (Arc<dyn StatusTable>, Arc<dyn KeyLog>, Option<Arc<SharedStatusTable>>);
+
+/// The status table every replica shares through the state topic.
+fn status_table(
+    config: &Config,
+    broker: &broker::BrokerSetup,
+    settings: &KafkaSettings,
+    topics: &Arc<TopicRegistry>,
+    store: &Arc<StatusStore>,
+    metrics: &mut Metrics,
+    tasks: &Shutdown,
+) -> Result<Tables, StartupError> {
+    if cfg!(feature = "bench-local-table") {
+        return Ok((Arc::new(LocalStatusTable::new(store.clone())), local_keys(config), None));
+    }
+    let follower = FollowerRoute {
+        kafka: KafkaSettings::new(config, broker.follower_bootstrap()),
+        proxy: broker.follower_proxy.clone(),
+    };
+    let shared =
+        SharedStatusTable::start(settings, follower, topics.clone(), store.clone(), state_settings(config), tasks)
+            .map_err(|source| StartupError::Kafka { what: "state topic writer", source })?;
+    metrics.add_source(shared.clone());
+    metrics.add_histogram(
+        "state_view_lag_seconds",
+        "How long after it was written each state record was applied to the view",
+        shared.lag_histogram(),
+    );
+    Ok((shared.clone(), Arc::new(shared.key_log()), Some(shared)))
+}
+
+/// Idempotency keys in this process's memory (no claim about Kafka).
+fn local_keys(config: &Config) -> Arc<dyn KeyLog> {
+    let capacity = usize::try_from(config.status_store_capacity).unwrap_or(usize::MAX);
+    Arc::new(LocalKeyLog::new(config.idempotency_key_ttl(), capacity))
 }
 
 /// The state topic's settings, from the configuration.
@@ -141,6 +174,8 @@ fn state_settings(config: &Config) -> StateSettings {
         linger_ms: config.state_linger_ms,
         write_timeout: Duration::from_millis(config.state_write_timeout_ms),
         max_age: config.status_store_max_age(),
+        key_ttl: config.idempotency_key_ttl(),
+        key_capacity: usize::try_from(config.status_store_capacity).unwrap_or(usize::MAX),
     }
 }
 
@@ -152,7 +187,7 @@ fn store_and_metrics(config: &Config) -> (Arc<StatusStore>, Metrics) {
 
 /// The cores (send, lab) over their Kafka parts, and the state both doors reach.
 fn assemble(config: &Config, leptos_options: LeptosOptions, parts: Parts, tasks: &Shutdown) -> AppState {
-    let Parts { kafka, table, store, mut metrics, settings, broker, access, lab, switch } = parts;
+    let Parts { kafka, table, keys, store, mut metrics, settings, broker, access, lab, switch } = parts;
     let lab = Arc::new(LabService::new(lab, switch, tasks));
     metrics.add_source(store.clone());
     metrics.add_source(lab.clone());
@@ -160,7 +195,17 @@ fn assemble(config: &Config, leptos_options: LeptosOptions, parts: Parts, tasks:
     let sends = metrics.sends.clone();
     let send =
         SendService::new(kafka, table, access.clone(), sends, &config.kafka_default_topic, config.delivery_timeout());
-    AppState::new(AppParts { leptos_options, send, broker, kafka: settings, lab, metrics: Arc::new(metrics), access })
+    let gate = IdempotencyGate::new(send.clone(), keys, config.require_idempotency_key, config.delivery_timeout());
+    AppState::new(AppParts {
+        leptos_options,
+        send,
+        gate,
+        broker,
+        kafka: settings,
+        lab,
+        metrics: Arc::new(metrics),
+        access,
+    })
 }
 
 fn serve(
@@ -200,6 +245,7 @@ pub fn in_memory(config: &Config, leptos_options: LeptosOptions) -> (AppState, A
     let parts = Parts {
         kafka: KafkaPorts { producers: kafka.clone(), topics: kafka.clone() },
         table,
+        keys: local_keys(config),
         store,
         metrics,
         settings,

@@ -175,8 +175,9 @@ impl StatusStore {
     }
 
     /// The oldest finished status across shards, removed; `None` if every status is PENDING.
+    /// Each lost race means another insert evicted one: the loop ends when none is left.
     fn evict_oldest_finished(&self) -> Option<Uuid> {
-        for _ in 0..8 {
+        loop {
             let oldest = self
                 .shards
                 .iter()
@@ -188,7 +189,6 @@ impl StatusStore {
                 return Some(evicted.id);
             }
         }
-        None
     }
 
     fn forget(&self, removed: usize) {

@@ -37,9 +37,22 @@ pub fn explain(fault: FaultKind, plain: &LabRunReport, idempotent: &LabRunReport
                     .into(),
             );
             lines.push(
-                "The fix lives above Kafka: an idempotency key at the HTTP layer (e.g. the eventId, remembered \
-                 by the service or checked by consumers) so a repeated request returns the first answer \
-                 instead of producing again."
+                "The fix lives above Kafka: an Idempotency-Key at the HTTP layer, so that a repeated request \
+                 gets the first answer instead of producing again. Run client-retry-with-key to see it."
+                    .into(),
+            );
+        }
+        FaultKind::ClientRetryWithKey => {
+            lines.push(format!(
+                "Both producers wrote each event once ({} and {} record(s) for {} events): the service recorded the \
+                 first answer with its Idempotency-Key and replayed it to the repeat, which sent nothing.",
+                plain.verification.records_in_topic, idempotent.verification.records_in_topic, plain.count
+            ));
+            lines.push(
+                "Each layer covers its own retries: producer idempotence the producer's resends inside one \
+                 session (same producer id and sequence numbers), the Idempotency-Key the caller's resends of the \
+                 same event, on any replica, for IDEMPOTENCY_KEY_TTL_SECS. Neither covers a caller that makes a \
+                 new key for the same event: consumers can check the record's idempotency-key header."
                     .into(),
             );
         }
@@ -106,6 +119,7 @@ mod tests {
             cluster: String::new(),
             via: None,
             sent: 200,
+            replayed: 0,
             acked: 200,
             failed: 0,
             unknown: 0,
@@ -140,6 +154,6 @@ mod tests {
     fn client_retry_points_to_an_idempotency_key() {
         let lines =
             explain(FaultKind::ClientRetry, &run(ProducerMode::Plain, 200), &run(ProducerMode::Idempotent, 200));
-        assert!(lines.iter().any(|l| l.contains("idempotency key")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("Idempotency-Key")), "{lines:?}");
     }
 }

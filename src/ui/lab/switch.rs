@@ -14,7 +14,7 @@ pub fn FaultSelect(id: &'static str, value: RwSignal<String>, with_client_retry:
             data-testid=id>
             {FaultKind::ALL
                 .into_iter()
-                .filter(|k| with_client_retry || *k != FaultKind::ClientRetry)
+                .filter(|k| with_client_retry || !k.caller_retries())
                 .map(|k| view! { <option value=k.as_str() selected=move || value.get() == k.as_str()>{k.as_str()}</option> })
                 .collect_view()}
         </select>

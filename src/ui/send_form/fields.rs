@@ -1,7 +1,7 @@
 //! What the send form holds, as typed: one signal per field, turned into the parameters the
 //! server validates (`SendParams`) or the server function's arguments.
 
-use super::super::event_id::fresh_event_id;
+use super::super::event_id::{fresh_event_id, fresh_idempotency_key};
 use crate::model::{ProducerMode, SendParams};
 use crate::server_fns::SendEvent;
 use leptos::prelude::*;
@@ -19,6 +19,9 @@ pub struct SendFields {
     pub send_mode: RwSignal<String>,
     pub key: RwSignal<String>,
     pub partition: RwSignal<String>,
+    /// One per submission: a double click or a network retry of the same submission carries the
+    /// same key and sends nothing twice; a new one is made once the answer arrives.
+    pub idempotency_key: RwSignal<String>,
 }
 
 impl SendFields {
@@ -30,6 +33,7 @@ impl SendFields {
             send_mode: RwSignal::new("sync".to_owned()),
             key: RwSignal::new(String::new()),
             partition: RwSignal::new(String::new()),
+            idempotency_key: RwSignal::new(fresh_idempotency_key()),
         }
     }
 
@@ -55,6 +59,7 @@ impl SendFields {
             send_mode: p.send_mode,
             key: p.key,
             partition: p.partition,
+            idempotency_key: Some(self.idempotency_key.get_untracked()),
         }
     }
 }

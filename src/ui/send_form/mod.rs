@@ -4,7 +4,7 @@
 mod fields;
 mod result;
 
-use super::event_id::fresh_event_id;
+use super::event_id::{fresh_event_id, fresh_idempotency_key};
 use super::fields::{RadioGroup, RadioOption, TextField};
 use super::poll::now_ms;
 use crate::model::{Field, ProducerMode};
@@ -75,6 +75,7 @@ pub fn SendForm(
                 round_trip.set(Some(now_ms() - t0));
             }
             sends_changed.update(|n| *n += 1);
+            fields.idempotency_key.set(fresh_idempotency_key());
             // The next event gets its own id; sending one twice is what the Lab's client-retry shows.
             if result.is_ok() {
                 fields.event_id.set(fresh_event_id());
@@ -86,6 +87,7 @@ pub fn SendForm(
     view! {
         <form class="card send-form" method="post" action=SendEvent::url() on:submit=on_submit novalidate data-testid="send-form">
             <h2>"Send an event"</h2>
+            <input type="hidden" name="idempotency_key" prop:value=move || fields.idempotency_key.get()/>
             <RadioGroup name="mode" legend="Producer" value=fields.mode options=modes/>
             <TextField name="event_id" label="Event id" value=event_id error=field_error(Field::EventId)>
                 <button type="button" class="secondary" on:click=move |_| event_id.set(fresh_event_id()) data-testid="new-event-id">

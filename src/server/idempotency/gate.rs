@@ -1,0 +1,266 @@
+//! Every send passes the gate. Without an `Idempotency-Key` it goes straight to the send core
+//! (or is refused when `REQUIRE_IDEMPOTENCY_KEY` is on). With one:
+//!
+//! - a new key is claimed in the key log; the winner sends (its record carries the key in an
+//!   `idempotency-key` header) and records its final answer. A refusal that recorded nothing (a
+//!   4xx, a 503) gives the key back, so the caller may retry with the same key;
+//! - a repeat with the same parameters gets the recorded answer replayed; while the first
+//!   request is in flight, a sync repeat gets 409 (`Retry-After`) and an async one the original
+//!   202 as soon as there is one; a repeat with other parameters gets 422;
+//! - a claim that will never be answered (its replica stopped, or it is older than the longest a
+//!   send may take) is taken over. Every keyed send records its PENDING status before anything
+//!   is sent, so the status of the old claim's request decides: none means nothing was sent and
+//!   the send is made now; otherwise the answer is the one that status gives (for a sync send
+//!   whose outcome is unknown, a 502 saying so, final for the key). See docs/idempotency.md.
+
+use super::{now_ms, Claimed, Fingerprint, KeyClaim, KeyEntry, KeyLog, RecordedAnswer, ScopedKey};
+use crate::error::AppError;
+use crate::model::{
+    DeliveryState, Field, SendAccepted, SendMode, SendOutcome, SendParams, SendReceipt, SendRequest, SendStatus,
+};
+use crate::server::send::SendService;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a key given back while this request waited is claimed again.
+const CLAIM_ATTEMPTS: usize = 3;
+
+/// What a send got, and whether it is a recorded answer replayed.
+#[derive(Debug)]
+pub struct GateAnswer {
+    pub result: Result<SendOutcome, AppError>,
+    pub replayed: bool,
+}
+
+fn fresh(result: Result<SendOutcome, AppError>) -> GateAnswer {
+    GateAnswer { result, replayed: false }
+}
+
+fn replayed(answer: RecordedAnswer) -> GateAnswer {
+    GateAnswer { result: answer.into_result(), replayed: true }
+}
+
+fn in_progress(key: &ScopedKey) -> AppError {
+    AppError::Conflict {
+        message: format!(
+            "A request with Idempotency-Key '{}' is still in progress: retry in a second to get its answer",
+            key.key.escape_debug()
+        ),
+        retry_after_secs: 1,
+    }
+}
+
+/// Whether an answer is kept with its key. A refusal made before anything was sent (4xx, and a
+/// 503: queue full, broker or state topic unreachable) is not: the same key may be retried.
+fn is_recorded(result: &Result<SendOutcome, AppError>) -> bool {
+    match result {
+        Ok(_) => true,
+        Err(error) => !(400..500).contains(&error.status()) && error.status() != 503,
+    }
+}
+
+#[derive(Clone)]
+pub struct IdempotencyGate {
+    send: SendService,
+    keys: Arc<dyn KeyLog>,
+    required: bool,
+    /// A claim without an answer for longer than this is taken over, even if its replica lives.
+    stale_after: Duration,
+    /// How long an async repeat waits for the original's 202.
+    accept_wait: Duration,
+}
+
+impl IdempotencyGate {
+    pub fn new(send: SendService, keys: Arc<dyn KeyLog>, required: bool, delivery_timeout: Duration) -> Self {
+        Self {
+            send,
+            keys,
+            required,
+            stale_after: delivery_timeout + Duration::from_secs(30),
+            accept_wait: Duration::from_secs(10),
+        }
+    }
+
+    pub fn send_service(&self) -> &SendService {
+        &self.send
+    }
+
+    /// Validates what a caller typed and sends it, under its key if it gave one.
+    pub async fn send(&self, params: &SendParams, key: Option<ScopedKey>) -> GateAnswer {
+        let req = match params.validate(self.send.default_topic()) {
+            Ok(req) => req,
+            Err(error) => return fresh(Err(error.into())),
+        };
+        self.send_request(req, key).await
+    }
+
+    pub async fn send_request(&self, req: SendRequest, key: Option<ScopedKey>) -> GateAnswer {
+        match key {
+            Some(key) => self.keyed(req, &key).await,
+            None if self.required => fresh(Err(AppError::invalid(
+                Field::IdempotencyKey,
+                "This service requires an Idempotency-Key header on every send (REQUIRE_IDEMPOTENCY_KEY): send one \
+                 unique key per event, e.g. a UUID, and the same key when you retry it (docs/idempotency.md)",
+            ))),
+            None => fresh(self.send.send_request(req).await),
+        }
+    }
+
+    async fn keyed(&self, req: SendRequest, key: &ScopedKey) -> GateAnswer {
+        let fingerprint = Fingerprint::of(&req);
+        for _ in 0..CLAIM_ATTEMPTS {
+            let entry = match self.keys.lookup(&key.scoped) {
+                Some(entry) => entry,
+                None => {
+                    let claim = self.new_claim(&fingerprint, None);
+                    match self.keys.claim(&key.scoped, claim.clone()).await {
+                        Err(error) => return fresh(Err(error)),
+                        Ok(Claimed::Won) => return fresh(self.run(req, key, &claim).await),
+                        Ok(Claimed::Lost(entry)) => *entry,
+                    }
+                }
+            };
+            if let Some(answer) = self.repeat(&req, &fingerprint, key, entry).await {
+                return answer;
+            }
+        }
+        fresh(Err(in_progress(key)))
+    }
+
+    fn new_claim(&self, fingerprint: &Fingerprint, takeover_of: Option<i64>) -> KeyClaim {
+        KeyClaim {
+            replica: self.keys.replica().to_owned(),
+            request_id: uuid::Uuid::new_v4(),
+            fingerprint: fingerprint.clone(),
+            at_ms: now_ms(),
+            takeover_of,
+        }
+    }
+
+    /// The winner's send; its answer is recorded with the key, or the key given back.
+    async fn run(&self, req: SendRequest, key: &ScopedKey, claim: &KeyClaim) -> Result<SendOutcome, AppError> {
+        let result = self.send.send_keyed(req, claim.request_id, &key.key).await;
+        if !is_recorded(&result) {
+            self.keys.release(&key.scoped, claim.request_id);
+            return result;
+        }
+        if let Err(error) = self.keys.record(&key.scoped, claim, RecordedAnswer::of(&result)).await {
+            tracing::warn!(%error, request_id = %claim.request_id,
+                "the answer to a keyed send was not recorded: a retry will be answered from its status");
+        }
+        result
+    }
+
+    /// A request that found its key held. `None`: the key was given back meanwhile.
+    async fn repeat(
+        &self,
+        req: &SendRequest,
+        fingerprint: &Fingerprint,
+        key: &ScopedKey,
+        entry: KeyEntry,
+    ) -> Option<GateAnswer> {
+        if entry.claim.fingerprint != *fingerprint {
+            let differences = entry.claim.fingerprint.differences(fingerprint).join("; ");
+            return Some(fresh(Err(AppError::Unprocessable {
+                message: format!(
+                    "Idempotency-Key '{}' was first used for another request: {differences}. Send a new key for a \
+                     new event",
+                    key.key.escape_debug()
+                ),
+            })));
+        }
+        if let Some(answer) = entry.answer {
+            return Some(replayed(answer));
+        }
+        // Its answer may be recorded already, by another replica a moment ago.
+        let entry = match self.keys.settle(&key.scoped).await {
+            None => return None,
+            Some(KeyEntry { answer: Some(answer), .. }) => return Some(replayed(answer)),
+            Some(entry) => entry,
+        };
+        let stale = now_ms().saturating_sub(entry.claim.at_ms) > self.stale_after.as_millis() as i64;
+        if stale || self.keys.claimant_gone(&entry.claim) {
+            return Some(self.take_over(req.clone(), fingerprint, key, entry).await);
+        }
+        if req.send_mode == SendMode::Sync {
+            return Some(fresh(Err(in_progress(key))));
+        }
+        match self.keys.wait_answer(&key.scoped, self.accept_wait).await {
+            None => None,
+            Some(KeyEntry { answer: Some(answer), .. }) => Some(replayed(answer)),
+            Some(_) => Some(fresh(Err(in_progress(key)))),
+        }
+    }
+
+    /// Takes over a claim that will never be answered: the old request's status says what
+    /// happened (every keyed send records PENDING before it sends).
+    async fn take_over(
+        &self,
+        req: SendRequest,
+        fingerprint: &Fingerprint,
+        key: &ScopedKey,
+        old: KeyEntry,
+    ) -> GateAnswer {
+        let claim = self.new_claim(fingerprint, Some(old.offset));
+        match self.keys.claim(&key.scoped, claim.clone()).await {
+            Err(error) => fresh(Err(error)),
+            Ok(Claimed::Lost(entry)) => match entry.answer {
+                Some(answer) => replayed(answer),
+                None => fresh(Err(in_progress(key))),
+            },
+            Ok(Claimed::Won) => match self.send.table().get(&old.claim.request_id).await {
+                None => fresh(self.run(req, key, &claim).await),
+                Some(status) => {
+                    tracing::info!(request_id = %status.request_id, state = ?status.state,
+                        "an idempotency key taken over: answered from the first request's status");
+                    let answer = RecordedAnswer::of(&answer_from_status(&status, &req));
+                    if let Err(error) = self.keys.record(&key.scoped, &claim, answer.clone()).await {
+                        tracing::warn!(%error, "the answer of a taken-over key was not recorded");
+                    }
+                    replayed(answer)
+                }
+            },
+        }
+    }
+}
+
+/// The answer the first request would have given, from its status.
+fn answer_from_status(status: &SendStatus, req: &SendRequest) -> Result<SendOutcome, AppError> {
+    match (req.send_mode, status.state) {
+        (SendMode::Async, _) => Ok(SendOutcome::Accepted(SendAccepted {
+            request_id: status.request_id,
+            state: DeliveryState::Pending,
+            event_id: req.event_id.clone(),
+            mode: req.mode,
+            send_mode: req.send_mode,
+            topic: req.topic.clone(),
+            key: req.key.clone(),
+            partition: req.partition,
+        })),
+        (SendMode::Sync, DeliveryState::Ok) => Ok(SendOutcome::Delivered(SendReceipt {
+            request_id: status.request_id,
+            event_id: req.event_id.clone(),
+            mode: req.mode,
+            send_mode: req.send_mode,
+            topic: req.topic.clone(),
+            key: req.key.clone(),
+            partition: status.partition.unwrap_or(-1),
+            offset: status.offset.unwrap_or(-1),
+            latency_ms: status.latency_ms.unwrap_or_default(),
+        })),
+        (SendMode::Sync, DeliveryState::Error) => Err(AppError::broker(format!(
+            "Delivery to '{}' failed: {}",
+            req.topic,
+            status.error.as_deref().unwrap_or("no detail")
+        ))),
+        (SendMode::Sync, DeliveryState::Pending | DeliveryState::Unknown) => Err(AppError::broker(format!(
+            "The outcome of the first request with this Idempotency-Key is unknown: replica {} accepted it \
+             (requestId {}) and stopped before Kafka's delivery report, so the record may or may not be in topic \
+             '{}' (look for eventId '{}'). This answer is final for the key: a new attempt needs a new key",
+            status.replica.as_deref().unwrap_or("?"),
+            status.request_id,
+            req.topic,
+            req.event_id
+        ))),
+    }
+}

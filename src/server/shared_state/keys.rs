@@ -1,0 +1,119 @@
+//! The idempotency keys' log: the state topic. A claim is a record keyed by the scoped key (so
+//! every record of a key shares a partition) written and then read back: every replica applies
+//! the same records in the same order, so the first claim of a key in the log wins everywhere.
+//! Answers and releases go the same way; this replica also applies its own answers at once, so
+//! a repeat that reaches it is answered without waiting for the follower.
+
+use super::catch_up::CatchUp;
+use super::follower::Progress;
+use super::record::{KeyAnswerRecord, KeyClaimRecord, KeyReleaseRecord, StateRecord};
+use super::view::{now_ms, StateView};
+use super::writer::StateWriter;
+use crate::error::AppError;
+use crate::server::idempotency::{Claimed, KeyClaim, KeyEntry, KeyLog, RecordedAnswer};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub struct SharedKeyLog {
+    pub(super) writer: Arc<StateWriter>,
+    pub(super) progress: Arc<Progress>,
+    pub(super) view: Arc<StateView>,
+    pub(super) replica: String,
+    /// Bound on a write's acknowledgement, and on reading the log back to a claim.
+    pub(super) bound: Duration,
+    pub(super) catch_up: Arc<CatchUp>,
+    /// How long [`KeyLog::settle`] may wait for the view to catch up.
+    pub(super) catch_up_bound: Duration,
+}
+
+fn unavailable(why: &str) -> AppError {
+    AppError::Unavailable {
+        message: format!(
+            "The Idempotency-Key could not be claimed in the state topic ({why}): nothing was sent; retry with the same \
+             key"
+        ),
+    }
+}
+
+impl SharedKeyLog {
+    /// Writes a record and waits for its acknowledgement: where it sits.
+    async fn write_acked(&self, record: &StateRecord) -> Result<(i32, i64), String> {
+        let Some(ack) = self.writer.write(record, None, true) else {
+            return Err("the state writer refused the record".into());
+        };
+        match tokio::time::timeout(self.bound, ack).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err("the state writer stopped before it answered".into()),
+            Err(_) => Err(format!("no acknowledgement within {:?}", self.bound)),
+        }
+    }
+}
+
+impl KeyLog for SharedKeyLog {
+    fn lookup(&self, key: &str) -> Option<KeyEntry> {
+        self.view.keys.get(key)
+    }
+
+    fn settle<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<KeyEntry>> {
+        async move {
+            self.catch_up.until_now(self.catch_up_bound).await;
+            self.view.keys.get(key)
+        }
+        .boxed()
+    }
+
+    fn claim<'a>(&'a self, key: &'a str, claim: KeyClaim) -> BoxFuture<'a, Result<Claimed, AppError>> {
+        async move {
+            let id = claim.request_id;
+            let record = StateRecord::Claim(KeyClaimRecord { key: key.to_owned(), claim });
+            let at = self.write_acked(&record).await.map_err(|why| unavailable(&why))?;
+            if !self.progress.wait_until(&[at], self.bound).await {
+                self.release(key, id);
+                return Err(unavailable("the log was not read back to the claim in time"));
+            }
+            match self.view.keys.get(key) {
+                Some(entry) if entry.claim.request_id == id => Ok(Claimed::Won),
+                Some(entry) => Ok(Claimed::Lost(Box::new(entry))),
+                None => Err(unavailable("the claim was not found where it was written")),
+            }
+        }
+        .boxed()
+    }
+
+    fn record<'a>(
+        &'a self,
+        key: &'a str,
+        claim: &'a KeyClaim,
+        answer: RecordedAnswer,
+    ) -> BoxFuture<'a, Result<(), AppError>> {
+        async move {
+            self.view.keys.apply_answer(key, claim, answer.clone(), -1);
+            let record = StateRecord::Answer(KeyAnswerRecord { key: key.to_owned(), claim: claim.clone(), answer });
+            self.write_acked(&record).await.map(|_| ()).map_err(|why| AppError::Unavailable {
+                message: format!("the answer could not be recorded in the state topic: {why}"),
+            })
+        }
+        .boxed()
+    }
+
+    fn release(&self, key: &str, request_id: Uuid) {
+        self.view.keys.apply_release(key, request_id);
+        let record = StateRecord::Release(KeyReleaseRecord { key: key.to_owned(), request_id });
+        let _ = self.writer.write(&record, None, false);
+    }
+
+    fn wait_answer<'a>(&'a self, key: &'a str, bound: Duration) -> BoxFuture<'a, Option<KeyEntry>> {
+        self.view.keys.wait_answer(key, bound).boxed()
+    }
+
+    fn claimant_gone(&self, claim: &KeyClaim) -> bool {
+        claim.replica != self.replica && self.view.replicas.is_gone(&claim.replica, now_ms())
+    }
+
+    fn replica(&self) -> &str {
+        &self.replica
+    }
+}

@@ -1,0 +1,247 @@
+//! Issue 14: exactly once from the HTTP caller. Real processes on one Tansu: a send repeated
+//! with its `Idempotency-Key`, through another replica, concurrently, or after every replica
+//! restarted, writes one record, and the repeat gets the first answer with
+//! `Idempotent-Replayed: true`; a key reused for another event is 422; a malformed key 400.
+
+mod common;
+
+use common::{read_topic, spawn_binary, start_broker, RunningBinary};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::time::Duration;
+
+fn replica(bootstrap: &str, name: &str, extra: &[(&str, &str)]) -> RunningBinary {
+    let mut envs = vec![
+        ("KAFKA_BOOTSTRAP_SERVERS", bootstrap),
+        ("REPLICA_ID", name),
+        ("RUST_LOG", "warn,producer_reliability=info"),
+    ];
+    envs.extend_from_slice(extra);
+    spawn_binary(&envs)
+}
+
+/// One answer as the caller sees it: status, `Location`, `Idempotent-Replayed`, body.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    replayed: bool,
+    body: Value,
+}
+
+async fn send(client: &reqwest::Client, base: &str, query: &str, key: Option<&str>) -> Answer {
+    let mut req = client.post(format!("{base}/api/v1/send?{query}"));
+    if let Some(key) = key {
+        req = req.header("Idempotency-Key", key);
+    }
+    let res = req.send().await.expect("send");
+    let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (location, replayed) = (header("location"), header("idempotent-replayed").as_deref() == Some("true"));
+    let status = res.status().as_u16();
+    Answer { status, location, replayed, body: res.json().await.unwrap_or(Value::Null) }
+}
+
+/// The (partition, offset) of a send, once its status is final on `base`.
+async fn delivered_at(client: &reqwest::Client, base: &str, id: &str) -> (i32, i64) {
+    for _ in 0..300 {
+        let status: Value = client
+            .get(format!("{base}/api/v1/status?requestId={id}"))
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        if status["state"] == "OK" {
+            let p = status["partition"].as_i64().unwrap_or(-1) as i32;
+            return (p, status["offset"].as_i64().unwrap_or(-1));
+        }
+        assert_ne!(status["state"], "ERROR", "{status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{id} never reached OK");
+}
+
+/// Every record of `topic` (3 partitions), each with its idempotency-key header.
+async fn records_with_keys(bootstrap: &str, topic: &str, wanted: &[(i32, i64)]) -> Vec<(String, String)> {
+    let records = read_topic(bootstrap, topic, 3, wanted, Duration::from_millis(1500)).await;
+    records
+        .iter()
+        .map(|r| {
+            let key = r.header("idempotency-key").map(|v| String::from_utf8_lossy(v).into_owned());
+            (r.event_id().unwrap_or_default(), key.unwrap_or_default())
+        })
+        .collect()
+}
+
+async fn stop(replicas: Vec<RunningBinary>) {
+    for r in replicas {
+        r.signal(libc::SIGTERM);
+        let (exit, log) = r.finish_async().await;
+        assert!(exit.success(), "{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_event_sent_twice_through_two_replicas_is_written_once() {
+    let broker = start_broker().await;
+    let bootstrap = broker.bootstrap();
+    let (a, b) = (replica(&bootstrap, "a", &[]), replica(&bootstrap, "b", &[]));
+    a.ready().await;
+    b.ready().await;
+    let client = reqwest::Client::new();
+    let topic = common::random_topic("keyed");
+    let mut wanted = Vec::new();
+    for i in 0..200 {
+        let send_mode = if i % 2 == 0 { "sync" } else { "async" };
+        let query = format!("mode=idempotent&eventId=K{i}&sendMode={send_mode}&topic={topic}");
+        let key = format!("\"key-{i}\"");
+        let first = send(&client, &a.base(), &query, Some(&key)).await;
+        assert!(matches!(first.status, 200 | 202) && !first.replayed, "{first:?}");
+        let second = send(&client, &b.base(), &query, Some(&key)).await;
+        assert!(second.replayed, "send {i}: {second:?}");
+        assert_eq!(
+            (second.status, &second.location, &second.body),
+            (first.status, &first.location, &first.body),
+            "send {i}: the repeat gets the first answer"
+        );
+        let id = first.body["requestId"].as_str().unwrap_or_default().to_owned();
+        wanted.push(delivered_at(&client, &a.base(), &id).await);
+    }
+    let records = records_with_keys(&bootstrap, &topic, &wanted).await;
+    assert_eq!(records.len(), 200, "one record per event");
+    let events: HashSet<&str> = records.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(events.len(), 200);
+    for (event, key) in &records {
+        assert_eq!(format!("K{}", key.trim_start_matches("key-")), *event, "the record carries its key");
+    }
+    stop(vec![a, b]).await;
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_with_one_key_send_once() {
+    let broker = start_broker().await;
+    let bootstrap = broker.bootstrap();
+    let (a, b) = (replica(&bootstrap, "a", &[]), replica(&bootstrap, "b", &[]));
+    a.ready().await;
+    b.ready().await;
+    let client = reqwest::Client::new();
+    let (base_a, base_b) = (a.base(), b.base());
+    let topic = common::random_topic("race");
+    let mut wanted = Vec::new();
+    for i in 0..50 {
+        let query = format!("mode=plain&eventId=C{i}&topic={topic}");
+        let key = format!("race-{i}");
+        let (x, y) =
+            tokio::join!(send(&client, &base_a, &query, Some(&key)), send(&client, &base_b, &query, Some(&key)));
+        let pair = [&x, &y];
+        let sent: Vec<&&Answer> = pair.iter().filter(|r| r.status == 200 && !r.replayed).collect();
+        assert_eq!(sent.len(), 1, "pair {i}: exactly one request sends: {x:?} / {y:?}");
+        for other in pair.iter().filter(|r| !std::ptr::eq(**r, *sent[0])) {
+            match other.status {
+                200 => assert!(other.replayed && other.body == sent[0].body, "pair {i}: {other:?}"),
+                409 => assert_eq!(other.body["type"], "urn:producer-reliability:problem:idempotency-key-in-use"),
+                s => panic!("pair {i}: unexpected {s}: {other:?}"),
+            }
+        }
+        let at = &sent[0].body;
+        wanted.push((at["partition"].as_i64().unwrap_or(-1) as i32, at["offset"].as_i64().unwrap_or(-1)));
+    }
+    let records = records_with_keys(&bootstrap, &topic, &wanted).await;
+    assert_eq!(records.len(), 50, "50 pairs, 50 records");
+    stop(vec![a, b]).await;
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_checked_and_honoured_across_a_restart_of_every_replica() {
+    let broker = start_broker().await;
+    let bootstrap = broker.bootstrap();
+    let client = reqwest::Client::new();
+    let topic = common::random_topic("restart-keys");
+    let a = replica(&bootstrap, "a", &[]);
+    a.ready().await;
+    let query = format!("mode=idempotent&eventId=R1&topic={topic}");
+    let first = send(&client, &a.base(), &query, Some("restart-1")).await;
+    assert_eq!(first.status, 200, "{first:?}");
+    // Same key, another event: 422 naming what differs. Malformed: 400 naming the header.
+    let other = send(&client, &a.base(), &format!("mode=idempotent&eventId=R2&topic={topic}"), Some("restart-1")).await;
+    assert_eq!(other.status, 422, "{other:?}");
+    assert!(other.body["detail"].as_str().unwrap_or_default().contains("eventId 'R1' (first request) vs 'R2'"));
+    for bad in ["\"unterminated", "caf\u{e9}", &"k".repeat(256)] {
+        let res = client
+            .post(format!("{}/api/v1/send?{query}", a.base()))
+            .header("Idempotency-Key", reqwest::header::HeaderValue::from_bytes(bad.as_bytes()).expect("header"))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(res.status(), 400, "{bad:?}");
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        assert_eq!(body["field"], "Idempotency-Key", "{body}");
+    }
+    stop(vec![a]).await;
+    // Every replica restarted (the broker kept): the repeat is still a replay.
+    let b = replica(&bootstrap, "b", &[("REQUIRE_IDEMPOTENCY_KEY", "true")]);
+    b.ready().await;
+    let again = send(&client, &b.base(), &query, Some("restart-1")).await;
+    assert!(again.replayed, "{again:?}");
+    assert_eq!((again.status, &again.body), (first.status, &first.body));
+    // Required and missing: 400 that says so.
+    let missing = send(&client, &b.base(), &query, None).await;
+    assert_eq!(missing.status, 400, "{missing:?}");
+    assert!(missing.body["detail"].as_str().unwrap_or_default().contains("requires an Idempotency-Key"));
+    stop(vec![b]).await;
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_whose_replica_died_mid_send_answers_that_the_outcome_is_unknown() {
+    let broker = start_broker().await;
+    let bootstrap = broker.bootstrap();
+    let lease = ("REPLICA_LEASE_MS", "2000");
+    // Replica a's producers go through the fault switch: its answers can be held.
+    let a = replica(&bootstrap, "a", &[lease, ("LAB_GLOBAL_FAULTS", "true")]);
+    let b = replica(&bootstrap, "b", &[lease]);
+    a.ready().await;
+    b.ready().await;
+    let client = reqwest::Client::new();
+    let hold = json!({"kind": "delay-produce-response", "delayMs": 60000, "produceRequests": 1000});
+    let res = client.put(format!("{}/api/v1/lab/fault", a.base())).json(&hold).send().await.expect("fault");
+    assert_eq!(res.status(), 200);
+    let topic = common::random_topic("lost-claimant");
+    let query = format!("mode=idempotent&eventId=L1&topic={topic}");
+    let held = tokio::spawn({
+        let (client, base, query) = (client.clone(), a.base(), query.clone());
+        async move { send(&client, &base, &query, Some("lost-1")).await }
+    });
+    // Once a holds it (its PENDING status, recorded before it sends, is seen on b), a repeat on b
+    // is told to come back.
+    let holding = common::eventually(Duration::from_secs(10), || async {
+        let recent: Value =
+            client.get(format!("{}/api/v1/recent", b.base())).send().await.expect("recent").json().await.expect("json");
+        recent.as_array().is_some_and(|r| r.iter().any(|s| s["eventId"] == "L1" && s["state"] == "PENDING"))
+    })
+    .await;
+    assert!(holding, "a holds the send");
+    let busy = send(&client, &b.base(), &query, Some("lost-1")).await;
+    assert_eq!(busy.status, 409, "the repeat waits for the first request: {busy:?}");
+    a.signal(libc::SIGKILL);
+    let _ = a.finish_async().await;
+    held.abort();
+    // After a's lease: b takes the key over; a's PENDING status says the record may be written.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        let answer = send(&client, &b.base(), &query, Some("lost-1")).await;
+        if answer.status != 409 || std::time::Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!((answer.status, answer.replayed), (502, true), "{answer:?}");
+    assert!(answer.body["detail"].as_str().unwrap_or_default().contains("may or may not be in topic"), "{answer:?}");
+    let again = send(&client, &b.base(), &query, Some("lost-1")).await;
+    assert_eq!((again.status, &again.body), (502, &answer.body), "final for the key");
+    stop(vec![b]).await;
+    broker.stop().await;
+}
