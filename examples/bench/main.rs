@@ -10,11 +10,13 @@
 //!   sends and the memory left; then librdkafka settings that change the picture.
 //! - The shared status table ([`replicas`]): one replica next to a baseline with statuses in
 //!   memory, and three replicas behind HAProxy, with the state view's lag.
+//! - Idempotency keys ([`keys`]): sends with and without a fresh `Idempotency-Key`.
 //!
 //! Output ([`report`]): a Markdown table on stdout, saved with a JSON twin under `target/bench/`.
 
 mod ceilings;
 mod cpu;
+mod keys;
 mod load;
 mod replicas;
 mod report;
@@ -72,6 +74,13 @@ async fn main() -> Res<()> {
     let settings = KafkaSettings::new(&Config::defaults(), bootstrap.clone());
     eprintln!("bench: broker {bootstrap}");
 
+    // `--keys-only`: just the idempotency-key rows (a quick look while working on them).
+    if args.iter().any(|a| a == "--keys-only") {
+        keys::measure(&mut report, &bootstrap, ROUNDS, ROUND_SECONDS).await?;
+        report::checks(&mut report);
+        println!("{}", report::markdown(&report));
+        return Ok(());
+    }
     for mode in ProducerMode::ALL {
         let topic = format!("bench-raw-{mode}-{}", std::process::id());
         ceilings::create_topic(&settings, &topic).await?;
@@ -88,6 +97,7 @@ async fn main() -> Res<()> {
     measure_rows(&mut report, &bootstrap, broker.as_ref().map(|b| b.pid()), quick)?;
     let (rounds, seconds) = if quick { (1, 2) } else { (ROUNDS, ROUND_SECONDS) };
     replicas::measure(&mut report, &bootstrap, rounds, seconds)?;
+    keys::measure(&mut report, &bootstrap, rounds, seconds).await?;
 
     if !quick {
         for props in SETTINGS {

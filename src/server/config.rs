@@ -111,6 +111,14 @@ pub struct Config {
     #[arg(long, env = "STATE_CATCH_UP_MS", value_name = "STATE_CATCH_UP_MS", default_value_t = 1000)]
     pub state_catch_up_ms: u64,
 
+    /// `fetch.wait.max.ms` of the state topic's follower: how long the broker may hold a fetch
+    /// while it has nothing new. Kafka answers as soon as a record arrives; Tansu holds every fetch
+    /// this long, so on Tansu it bounds how soon a replica reads what was just written (an
+    /// idempotency key's claim waits for it) against what a busy state topic costs the broker.
+    #[arg(long, env = "STATE_FETCH_WAIT_MS", value_name = "STATE_FETCH_WAIT_MS", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub state_fetch_wait_ms: u32,
+
     /// `linger.ms` of the state topic's own producer.
     #[arg(long, env = "STATE_LINGER_MS", value_name = "STATE_LINGER_MS", default_value_t = 1)]
     pub state_linger_ms: u32,

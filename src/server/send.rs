@@ -227,7 +227,14 @@ impl SendService {
             }
             SendMode::Async => (None, None),
         };
-        let ticket = Box::new(DeliveryTicket { request_id, send_mode: req.send_mode, accepted, waiter });
+        let ticket = Box::new(DeliveryTicket {
+            request_id,
+            send_mode: req.send_mode,
+            accepted,
+            waiter,
+            partition: req.partition,
+            resent: false,
+        });
         let mut unsent = Unsent::new(self.table.as_ref(), request_id);
         let key_header = sending.idempotency_key.map(|k| (IDEMPOTENCY_KEY_HEADER, k.as_bytes()));
         let headers: Vec<(&str, &[u8])> = key_header.into_iter().collect();

@@ -3,7 +3,7 @@
 //! about Kafka (they run in milliseconds, with no broker); every claim about records is tested
 //! against a real broker.
 
-use super::port::{OutgoingRecord, RecordProducer, TopicCatalog};
+use super::port::{OutgoingRecord, RecordProducer, TopicCatalog, Vanished};
 use super::reports::{DeliveryReports, DeliveryTicket};
 use crate::error::AppError;
 use crate::model::ProducerMode;
@@ -98,7 +98,7 @@ impl RecordProducer for InMemoryKafka {
         None
     }
 
-    fn renew_after_outage(&self) -> BoxFuture<'_, ()> {
+    fn renew_after_outage(&self, _cause: &str, _state_lost: bool) -> BoxFuture<'_, ()> {
         async {}.boxed()
     }
 }
@@ -118,7 +118,11 @@ impl TopicCatalog for InMemoryKafka {
         async move { Ok(names) }.boxed()
     }
 
-    fn probe(&self) -> BoxFuture<'_, Result<(), AppError>> {
-        async { Ok(()) }.boxed()
+    fn probe(&self) -> BoxFuture<'_, Result<Vec<String>, AppError>> {
+        self.list()
+    }
+
+    fn vanished(&self, _listed: &[String]) -> Vanished {
+        Vanished::default()
     }
 }

@@ -2,6 +2,7 @@
 //! reports go ([`reports`]), the rdkafka producers and admin client behind it, an in-memory
 //! stand-in for tests, settings, the embedded broker and its health.
 
+mod health;
 mod in_memory;
 mod monitor;
 mod pair;
@@ -15,8 +16,8 @@ mod topics;
 
 pub use in_memory::{InMemoryKafka, StoredRecord};
 pub use monitor::{BrokerMonitor, KafkaParts, Readiness};
-pub use pair::ProducerPair;
-pub use port::{OutgoingRecord, RecordProducer, TopicCatalog};
+pub use pair::{ProducerPair, Renewal};
+pub use port::{OutgoingRecord, RecordProducer, TopicCatalog, Vanished};
 pub use producers::{describe_kafka_error, failure, is_timeout, KafkaProducer};
 pub use reports::{DeliveryFailure, DeliveryReport, DeliveryReports, DeliveryTicket};
 pub use settings::KafkaSettings;

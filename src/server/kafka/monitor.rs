@@ -1,5 +1,8 @@
 //! Knows whether the broker answers: probed in the background so that `/health/ready` and the
 //! UI's badge answer at once, and so that an embedded broker's restart empties the topic cache.
+//! Each probe also lists the topics: a known topic gone is forgotten (created again on its next
+//! use), and when every known topic is gone the broker lost its state (restarted empty, a wiped
+//! volume) even if no probe saw it down: the idempotent producer and the state table start afresh.
 
 use super::port::{RecordProducer, TopicCatalog};
 use super::supervisor::BrokerLife;
@@ -10,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-const PROBE_WHEN_READY: Duration = Duration::from_secs(5);
+const PROBE_WHEN_READY: Duration = Duration::from_secs(2);
 const PROBE_WHEN_DOWN: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +90,7 @@ pub struct KafkaParts {
     pub topics: Arc<dyn TopicCatalog>,
     pub producers: Arc<dyn RecordProducer>,
     pub table: Arc<dyn crate::server::status_table::StatusTable>,
+    pub metrics: Arc<crate::server::metrics::SendMetrics>,
 }
 
 async fn probe_loop(
@@ -104,7 +108,7 @@ async fn probe_loop(
             kafka.topics.forget(None);
             generation = current;
         }
-        let next = tokio::select! {
+        let (next, listed) = tokio::select! {
             _ = stop.cancelled() => return,
             next = readiness(&kafka, life.as_ref()) => next,
         };
@@ -113,10 +117,11 @@ async fn probe_loop(
             // topics are checked again, and the idempotent producer starts a new session.
             kafka.topics.forget(None);
             if was_ever_ready {
-                kafka.producers.renew_after_outage().await;
-                kafka.table.broker_back().await;
+                start_afresh(&kafka, "the broker came back after an outage and may have lost its state", false).await;
             }
             was_ever_ready = true;
+        } else if let Some(listed) = listed {
+            notice_vanished_topics(&kafka, &listed).await;
         }
         if *tx.borrow() != next {
             match &next.reason {
@@ -134,18 +139,42 @@ async fn probe_loop(
     }
 }
 
-/// Down with its reason while the embedded broker's process is down; else what a probe says.
-async fn readiness(kafka: &KafkaParts, life: Option<&watch::Receiver<BrokerLife>>) -> Readiness {
+/// The idempotent producer's session and the state table depend on the broker's state.
+async fn start_afresh(kafka: &KafkaParts, cause: &str, state_lost: bool) {
+    kafka.producers.renew_after_outage(cause, state_lost).await;
+    kafka.table.broker_back().await;
+}
+
+/// Forgets the known topics the probe did not list; starts afresh if every one is gone.
+async fn notice_vanished_topics(kafka: &KafkaParts, listed: &[String]) {
+    let vanished = kafka.topics.vanished(listed);
+    if vanished.topics.is_empty() {
+        return;
+    }
+    kafka.metrics.topics_vanished(vanished.topics.len());
+    let names = vanished.topics.join(", ");
+    let table_lost = vanished.topics.iter().any(|t| Some(t.as_str()) == kafka.table.topic());
+    if vanished.all || table_lost {
+        tracing::warn!(topics = %names, "every known topic is gone: the broker lost its state");
+        start_afresh(kafka, &format!("the broker lost its state (topics gone: {names})"), true).await;
+    } else {
+        tracing::warn!(topics = %names, "topics gone from the cluster: they are created again on their next use");
+    }
+}
+
+/// Down with its reason while the embedded broker's process is down; else what a probe says,
+/// with the topics it listed.
+async fn readiness(kafka: &KafkaParts, life: Option<&watch::Receiver<BrokerLife>>) -> (Readiness, Option<Vec<String>>) {
     let process_down = life.and_then(|l| {
         let l = l.borrow();
         (!l.alive).then(|| l.reason.clone().unwrap_or_else(|| "the embedded broker is down".into()))
     });
     if let Some(reason) = process_down {
-        return Readiness { ready: false, reason: Some(reason) };
+        return (Readiness { ready: false, reason: Some(reason) }, None);
     }
     match kafka.topics.probe().await {
-        Ok(()) => Readiness { ready: true, reason: None },
-        Err(e) => Readiness { ready: false, reason: Some(e.to_string()) },
+        Ok(listed) => (Readiness { ready: true, reason: None }, Some(listed)),
+        Err(e) => (Readiness { ready: false, reason: Some(e.to_string()) }, None),
     }
 }
 

@@ -1,10 +1,12 @@
 //! One plain and one idempotent producer, shared by every request of the process, and their
 //! recovery: a producer that hits a fatal error (e.g. OUT_OF_ORDER_SEQUENCE on an idempotent
-//! producer) is replaced at once; what it still held is answered with ERROR, never left PENDING.
+//! producer) or that makes no progress (a broker that lost its state) is replaced at once; what
+//! it still held is answered with ERROR naming the cause, never left PENDING. A record whose
+//! topic vanished is sent once more after the topic is created again.
 
 use super::port::{OutgoingRecord, RecordProducer, TopicCatalog};
-use super::producers::{KafkaProducer, ReportSinks};
-use super::reports::{DeliveryReports, DeliveryTicket};
+use super::producers::{KafkaProducer, ReportSinks, Resend, Trouble};
+use super::reports::{DeliveryFailure, DeliveryReports, DeliveryTicket};
 use super::settings::KafkaSettings;
 use crate::error::AppError;
 use crate::model::ProducerMode;
@@ -14,7 +16,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use parking_lot::Mutex;
 use rdkafka::error::KafkaError;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -26,8 +28,28 @@ pub struct ProducerPair {
     sinks: ReportSinks,
     plain: ArcSwap<KafkaProducer>,
     idempotent: ArcSwap<KafkaProducer>,
-    fatal_rx: Mutex<Option<mpsc::UnboundedReceiver<ProducerMode>>>,
     last_fatal: Mutex<Option<String>>,
+}
+
+/// Why a producer is renewed, as `/metrics` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    Fatal,
+    Stalled,
+    /// The broker came back after an outage: it may have lost its state.
+    Outage,
+    BrokerStateLost,
+}
+
+impl Renewal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Renewal::Fatal => "fatal_error",
+            Renewal::Stalled => "no_progress",
+            Renewal::Outage => "broker_outage",
+            Renewal::BrokerStateLost => "broker_state_lost",
+        }
+    }
 }
 
 impl ProducerPair {
@@ -36,14 +58,12 @@ impl ProducerPair {
         reports: Arc<DeliveryReports>,
         topics: Arc<dyn TopicCatalog>,
     ) -> Result<Self, KafkaError> {
-        let (fatal, fatal_rx) = mpsc::unbounded_channel();
-        let sinks = ReportSinks { reports, topics, fatal };
+        let sinks = ReportSinks { reports, topics, trouble: Arc::new(OnceLock::new()) };
         Ok(Self {
             plain: ArcSwap::from_pointee(KafkaProducer::new(settings, ProducerMode::Plain, sinks.clone())?),
             idempotent: ArcSwap::from_pointee(KafkaProducer::new(settings, ProducerMode::Idempotent, sinks.clone())?),
             settings: settings.clone(),
             sinks,
-            fatal_rx: Mutex::new(Some(fatal_rx)),
             last_fatal: Mutex::new(None),
         })
     }
@@ -59,18 +79,35 @@ impl ProducerPair {
         self.slot(mode).load_full()
     }
 
-    /// Replaces producers that report a fatal error, until shutdown. Call once.
-    pub fn watch_fatal_errors(self: &Arc<Self>, shutdown: &Shutdown) {
-        let Some(mut rx) = self.fatal_rx.lock().take() else { return };
+    /// Recovers the producers until shutdown: replaces a failed or stuck one, sends again the
+    /// records whose topic vanished. Call once (the lab's pairs never do: their producers show
+    /// what librdkafka alone does).
+    pub fn recover(self: &Arc<Self>, shutdown: &Shutdown) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        if self.sinks.trouble.set(tx).is_err() {
+            return;
+        }
         let pair = self.clone();
         let stop = shutdown.token();
         shutdown.spawn(async move {
             loop {
-                let mode = tokio::select! {
+                let trouble = tokio::select! {
                     _ = stop.cancelled() => return,
-                    mode = rx.recv() => match mode { Some(m) => m, None => return },
+                    t = rx.recv() => match t { Some(t) => t, None => return },
                 };
-                pair.replace_if_fatal(mode).await;
+                match trouble {
+                    Trouble::Fatal(mode) => pair.replace_if_fatal(mode).await,
+                    Trouble::Stalled { mode, producer, cause } => {
+                        if pair.get(mode).id() == producer {
+                            pair.renew(mode, Renewal::Stalled, &cause).await;
+                        }
+                    }
+                    // Its own task: creating a topic takes a round trip or more.
+                    Trouble::Resend(resend) => {
+                        let pair = pair.clone();
+                        tokio::spawn(async move { pair.resend(*resend).await });
+                    }
+                }
             }
         });
     }
@@ -78,18 +115,31 @@ impl ProducerPair {
     async fn replace_if_fatal(&self, mode: ProducerMode) {
         // librdkafka may report one fatal error more than once: replace only a failed producer.
         let Some(cause) = self.get(mode).fatal_error() else { return };
-        tracing::error!(%mode, %cause, "fatal producer error: replacing the producer; its unsent records end in ERROR");
+        self.renew(mode, Renewal::Fatal, &format!("fatal error {cause}")).await;
+    }
+
+    /// Replaces the producer of `mode`, logged, counted and kept for readiness and the UI.
+    pub async fn renew(&self, mode: ProducerMode, why: Renewal, cause: &str) {
+        tracing::error!(%mode, cause, "renewing the producer; its unsent records end in ERROR");
+        self.sinks.reports.metrics().renewed(mode, why.as_str());
         let at = crate::server::send::now_rfc3339().unwrap_or_default();
-        *self.last_fatal.lock() = Some(if self.replace(mode).await {
-            format!("{mode} producer hit a fatal error ({cause}) at {at} and was replaced")
+        // A stuck producer, or one whose id the broker forgot, delivers nothing more: its records
+        // fail at once (still retrying, it would also fence its replacement on a broker that
+        // hands the same id out again). Otherwise what it sent gets a chance to be reported.
+        let flush = match why {
+            Renewal::Stalled | Renewal::BrokerStateLost => Duration::ZERO,
+            Renewal::Fatal | Renewal::Outage => RETIRE_FLUSH,
+        };
+        *self.last_fatal.lock() = Some(if self.replace(mode, flush, Some(cause.to_owned())).await {
+            format!("{mode} producer renewed at {at}: {cause}")
         } else {
-            format!("{mode} producer: fatal error {cause}; its replacement failed")
+            format!("{mode} producer: {cause}; its replacement failed")
         });
     }
 
     /// Swaps in a new producer, then lets the old one report what it had sent and fail (with a
     /// delivery report each) what it still held. False if the new producer could not be made.
-    async fn replace(&self, mode: ProducerMode) -> bool {
+    async fn replace(&self, mode: ProducerMode, flush: Duration, cause: Option<String>) -> bool {
         let replacement = match KafkaProducer::new(&self.settings, mode, self.sinks.clone()) {
             Ok(p) => p,
             Err(error) => {
@@ -98,8 +148,30 @@ impl ProducerPair {
             }
         };
         let retired = self.slot(mode).swap(Arc::new(replacement));
-        let _ = tokio::task::spawn_blocking(move || retired.retire(RETIRE_FLUSH)).await;
+        let _ = tokio::task::spawn_blocking(move || retired.retire(flush, cause)).await;
         true
+    }
+
+    /// Sends a record again after its topic vanished: the topic is created again first (or the
+    /// record fails, naming the topic, when it cannot be).
+    async fn resend(&self, r: Resend) {
+        let Resend { mode, topic, key, value, headers, mut ticket, failure } = r;
+        let fail = |ticket: Box<DeliveryTicket>, failure: DeliveryFailure| {
+            self.sinks.reports.deliver(mode, *ticket, &topic, Err(failure));
+        };
+        if let Err(error) = self.sinks.topics.partitions(&topic).await {
+            return fail(ticket, DeliveryFailure { message: error.to_string(), timed_out: false });
+        }
+        tracing::info!(%mode, topic, request_id = %ticket.request_id, "topic was gone: created again, record sent once more");
+        ticket.resent = true;
+        let partition = ticket.partition;
+        let key = String::from_utf8_lossy(&key);
+        let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+        let record = OutgoingRecord { topic: &topic, key: &key, value: &value, partition, headers: &headers };
+        if let Err((error, ticket)) = self.get(mode).hand_over(record, ticket).await {
+            let message = format!("{}; sending it again failed: {error}", failure.message);
+            fail(ticket, DeliveryFailure { message, timed_out: false });
+        }
     }
 
     /// Raises a fatal error in a producer, as librdkafka would on a broker's fatal answer.
@@ -138,11 +210,9 @@ impl RecordProducer for ProducerPair {
     /// A broker that lost its state (an in-memory one always does) no longer knows the old
     /// producer id, and librdkafka would retry against it until every send times out: the
     /// idempotent producer starts a new session.
-    fn renew_after_outage(&self) -> BoxFuture<'_, ()> {
-        async move {
-            tracing::info!("broker back after an outage: renewing the idempotent producer's session");
-            self.replace(ProducerMode::Idempotent).await;
-        }
-        .boxed()
+    fn renew_after_outage(&self, cause: &str, state_lost: bool) -> BoxFuture<'_, ()> {
+        let cause = cause.to_owned();
+        let why = if state_lost { Renewal::BrokerStateLost } else { Renewal::Outage };
+        async move { self.renew(ProducerMode::Idempotent, why, &cause).await }.boxed()
     }
 }

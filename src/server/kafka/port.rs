@@ -41,9 +41,9 @@ pub trait RecordProducer: Send + Sync + 'static {
     /// The last producer failure and what was done about it, for readiness and the UI.
     fn last_failure(&self) -> Option<String>;
 
-    /// The broker came back after an outage and may have lost its state: start afresh where a
-    /// producer's session depends on it.
-    fn renew_after_outage(&self) -> BoxFuture<'_, ()>;
+    /// The broker came back after an outage (it may have lost its state), or is known to have
+    /// lost it (`state_lost`): start afresh where a producer's session depends on it.
+    fn renew_after_outage(&self, cause: &str, state_lost: bool) -> BoxFuture<'_, ()>;
 }
 
 /// What the send core and the UI need to know of topics.
@@ -57,6 +57,17 @@ pub trait TopicCatalog: Send + Sync + 'static {
     /// User topics, sorted.
     fn list(&self) -> BoxFuture<'_, Result<Vec<String>, AppError>>;
 
-    /// Whether the cluster answers, and if not, why (bounded).
-    fn probe(&self) -> BoxFuture<'_, Result<(), AppError>>;
+    /// Whether the cluster answers (with every topic's name), and if not, why (bounded).
+    fn probe(&self) -> BoxFuture<'_, Result<Vec<String>, AppError>>;
+
+    /// Forgets the known topics missing from `listed` (a probe's answer); which they were.
+    fn vanished(&self, listed: &[String]) -> Vanished;
+}
+
+/// Known topics a probe no longer found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Vanished {
+    pub topics: Vec<String>,
+    /// Every topic the service knew is gone: the broker lost its state (restarted empty).
+    pub all: bool,
 }

@@ -30,6 +30,10 @@ pub struct DeliveryTicket {
     /// Set for a synchronous send: the caller awaiting the broker's acknowledgement, and the
     /// status table's acknowledgement of the outcome.
     pub waiter: Option<oneshot::Sender<(DeliveryReport, StateAck)>>,
+    /// The partition the caller chose, if any (kept when the record is sent again).
+    pub partition: Option<i32>,
+    /// Sent a second time already (its topic had vanished): a second failure is final.
+    pub resent: bool,
 }
 
 pub struct DeliveryReports {

@@ -3,7 +3,11 @@
 
 use crate::model::ProducerMode;
 use crate::server::config::{Config, Secret};
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::ClientConfig;
+
+/// How often the idempotent producer's statistics feed its stall watch.
+const IDEMPOTENT_STATS_MS: u32 = 1000;
 
 /// Properties whose values are never shown (settings listings, logs).
 const SECRET_MARKERS: [&str; 3] = ["password", "secret", "token"];
@@ -101,6 +105,12 @@ impl KafkaSettings {
                 c.set("enable.idempotence", "true")
                     .set("acks", "all")
                     .set("max.in.flight.requests.per.connection", "5");
+                // The stall watch (`health`) reads the statistics every second, and librdkafka's
+                // EOS lines name what the broker refused (few: state changes and refusals).
+                if self.statistics_interval_ms > 0 {
+                    c.set("statistics.interval.ms", IDEMPOTENT_STATS_MS.min(self.statistics_interval_ms).to_string());
+                }
+                c.set("debug", "eos").set_log_level(RDKafkaLogLevel::Debug);
             }
         }
         self.apply_extra(&mut c);
@@ -112,7 +122,7 @@ impl KafkaSettings {
         self.producer_config(mode)
             .config_map()
             .into_iter()
-            .filter(|(k, _)| !matches!(*k, "bootstrap.servers" | "client.id" | "statistics.interval.ms"))
+            .filter(|(k, _)| !matches!(*k, "bootstrap.servers" | "client.id" | "statistics.interval.ms" | "debug"))
             .map(|(k, v)| {
                 let secret = SECRET_MARKERS.iter().any(|m| k.contains(m));
                 (k.to_owned(), if secret { "***".to_owned() } else { v.to_owned() })

@@ -1,7 +1,7 @@
 //! Knows which topics exist and how many partitions they have, and creates a missing topic
 //! the first time it is used (the seed relied on broker auto-creation; Tansu has none).
 
-use super::port::TopicCatalog;
+use super::port::{TopicCatalog, Vanished};
 use super::settings::KafkaSettings;
 use crate::error::AppError;
 use futures::future::BoxFuture;
@@ -84,14 +84,27 @@ impl TopicRegistry {
         Ok(names)
     }
 
-    /// Answers within [`PROBE_TIMEOUT`] whether the cluster responds, and if not, why.
-    pub async fn probe(&self) -> Result<(), AppError> {
+    /// Answers within [`PROBE_TIMEOUT`] whether the cluster responds (with its topics), and if
+    /// not, why.
+    pub async fn probe(&self) -> Result<Vec<String>, AppError> {
         let admin = self.admin.clone();
         let bootstrap = self.bootstrap.clone();
         blocking(move || {
-            admin.inner().fetch_metadata(None, PROBE_TIMEOUT).map(|_| ()).map_err(|e| unreachable(&bootstrap, &e))
+            let md = admin.inner().fetch_metadata(None, PROBE_TIMEOUT).map_err(|e| unreachable(&bootstrap, &e))?;
+            Ok(md.topics().iter().filter(|t| t.error().is_none()).map(|t| t.name().to_owned()).collect())
         })
         .await
+    }
+
+    /// Forgets the known topics `listed` lacks.
+    pub fn vanished(&self, listed: &[String]) -> Vanished {
+        let mut known = self.known.write();
+        let before = known.len();
+        let topics: Vec<String> = known.keys().filter(|k| !listed.contains(k)).cloned().collect();
+        for t in &topics {
+            known.remove(t);
+        }
+        Vanished { all: before > 0 && topics.len() == before, topics }
     }
 
     async fn partition_count(&self, topic: &str) -> Result<Option<i32>, AppError> {
@@ -127,10 +140,13 @@ impl TopicRegistry {
         partitions: i32,
         configs: &[(&str, &str)],
     ) -> Result<i32, AppError> {
-        if let Some(n) = self.partition_count(topic).await? {
-            return Ok(n);
-        }
-        self.create_with(topic, partitions, configs).await
+        let n = match self.partition_count(topic).await? {
+            Some(n) => n,
+            None => self.create_with(topic, partitions, configs).await?,
+        };
+        // Known, so that a probe notices if it vanishes.
+        self.known.write().insert(topic.to_owned(), n);
+        Ok(n)
     }
 
     async fn create(&self, topic: &str) -> Result<i32, AppError> {
@@ -190,8 +206,12 @@ impl TopicCatalog for TopicRegistry {
         TopicRegistry::list(self).boxed()
     }
 
-    fn probe(&self) -> BoxFuture<'_, Result<(), AppError>> {
+    fn probe(&self) -> BoxFuture<'_, Result<Vec<String>, AppError>> {
         TopicRegistry::probe(self).boxed()
+    }
+
+    fn vanished(&self, listed: &[String]) -> Vanished {
+        TopicRegistry::vanished(self, listed)
     }
 }
 

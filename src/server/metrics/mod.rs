@@ -65,11 +65,20 @@ struct LatencyLabels {
     send_mode: &'static str,
 }
 
-/// The send counters and latency histograms, and the board of librdkafka statistics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RenewalLabels {
+    mode: &'static str,
+    cause: &'static str,
+}
+
+/// The send counters and latency histograms, producer renewals, and the board of librdkafka
+/// statistics.
 #[derive(Debug)]
 pub struct SendMetrics {
     sends: Vec<Counter>,
     latency: Vec<Histogram>,
+    renewals: Family<RenewalLabels, Counter>,
+    topics_vanished: Counter,
     producer_stats: Mutex<BTreeMap<&'static str, ProducerStats>>,
 }
 
@@ -86,6 +95,16 @@ impl SendMetrics {
     /// Time from accepting a send to its delivery report.
     pub fn observe_latency(&self, mode: ProducerMode, send_mode: SendMode, latency: Duration) {
         self.latency[index(mode, send_mode)].observe(latency.as_secs_f64());
+    }
+
+    /// A producer was replaced (`cause`: fatal_error, no_progress, broker_outage, broker_state_lost).
+    pub fn renewed(&self, mode: ProducerMode, cause: &'static str) {
+        self.renewals.get_or_create(&RenewalLabels { mode: mode.as_str(), cause }).inc();
+    }
+
+    /// Known topics a probe found gone from the cluster.
+    pub fn topics_vanished(&self, count: usize) {
+        self.topics_vanished.inc_by(count as u64);
     }
 
     pub fn record_stats(&self, producer: ProducerMode, stats: &Statistics) {
@@ -120,7 +139,19 @@ impl SendMetrics {
                 }
             }
         }
+        let renewals: Family<RenewalLabels, Counter> = Family::default();
+        let topics_vanished = Counter::default();
         if let Some(registry) = registry {
+            registry.register(
+                "kafka_topics_vanished",
+                "Topics the service used that a probe found gone from the cluster (forgotten, created again on use)",
+                topics_vanished.clone(),
+            );
+            registry.register(
+                "producer_renewals",
+                "Producers replaced, by mode and cause (fatal_error, no_progress, broker_outage, broker_state_lost)",
+                renewals.clone(),
+            );
             registry.register("producer_sends", "Sends by producer mode, send mode and outcome", sends);
             registry.register(
                 "producer_send_latency_seconds",
@@ -128,7 +159,13 @@ impl SendMetrics {
                 latency,
             );
         }
-        Self { sends: send_counters, latency: histograms, producer_stats: Mutex::new(BTreeMap::new()) }
+        Self {
+            sends: send_counters,
+            latency: histograms,
+            renewals,
+            topics_vanished,
+            producer_stats: Mutex::new(BTreeMap::new()),
+        }
     }
 }
 

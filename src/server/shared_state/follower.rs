@@ -16,12 +16,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// How long the broker may hold a fetch while it has nothing new. Kafka answers as soon as a
-/// record arrives; Tansu holds every fetch this long, and each of its in-memory fetches lists
-/// every batch of the partition, so a short wait makes a busy state topic cost the broker more
-/// than the sends it records.
-const FETCH_WAIT_MS: u32 = 50;
-
 /// Records applied in one go before the progress is published.
 const BATCH: usize = 1024;
 
@@ -85,14 +79,23 @@ impl Progress {
 }
 
 /// The consumer: assigned every partition from the beginning, in no group, committing nothing.
-pub fn consumer(settings: &KafkaSettings, topic: &str, partitions: i32) -> Result<BaseConsumer, KafkaError> {
+/// `fetch_wait_ms`: how long the broker may hold a fetch while it has nothing new. Kafka answers
+/// as soon as a record arrives; Tansu holds every fetch this long, and each of its in-memory
+/// fetches lists every batch of the partition, so a short wait makes a busy state topic cost the
+/// broker more than the sends it records.
+pub fn consumer(
+    settings: &KafkaSettings,
+    topic: &str,
+    partitions: i32,
+    fetch_wait_ms: u32,
+) -> Result<BaseConsumer, KafkaError> {
     let consumer: BaseConsumer = settings
         .client_config()
         .set("group.id", format!("producer-reliability-state-{}", uuid::Uuid::new_v4().simple()))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", FETCH_WAIT_MS.to_string())
+        .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
         .set("queued.max.messages.kbytes", "4096")
         .create()?;
     let mut assignment = TopicPartitionList::new();

@@ -32,6 +32,8 @@ pub struct StateSettings {
     /// How long a miss may wait for the view to catch up.
     pub catch_up: Duration,
     pub linger_ms: u32,
+    /// `STATE_FETCH_WAIT_MS`: the follower's `fetch.wait.max.ms`.
+    pub fetch_wait_ms: u32,
     /// How long an async send waits for its PENDING record's acknowledgement.
     pub write_timeout: Duration,
     /// How long a finished status is kept.
@@ -158,8 +160,9 @@ impl SharedStatusTable {
     /// Follows the topic from its beginning, on a thread of its own (not the runtime's blocking
     /// pool, which a runtime waits for when it is dropped); shutdown waits for it.
     fn follow(&self) -> Result<(), String> {
-        let consumer = consumer(&self.follower.kafka, &self.settings.topic, self.settings.partitions)
-            .map_err(|e| format!("cannot read the state topic: {e}"))?;
+        let consumer =
+            consumer(&self.follower.kafka, &self.settings.topic, self.settings.partitions, self.settings.fetch_wait_ms)
+                .map_err(|e| format!("cannot read the state topic: {e}"))?;
         let ended = self
             .following
             .start(consumer, self.view.clone(), self.progress.clone())
@@ -345,6 +348,10 @@ impl StatusTable for SharedStatusTable {
     /// session and the follower's consumer would otherwise meet the topic again under a new id,
     /// which librdkafka 2.12's metadata cache does not survive), the topic created again, and
     /// the follower starting over from its beginning. What the view holds is kept.
+    fn topic(&self) -> Option<&str> {
+        Some(&self.settings.topic)
+    }
+
     fn broker_back(&self) -> BoxFuture<'_, ()> {
         async move {
             let (writer, following) = (self.writer.clone(), self.following.clone());

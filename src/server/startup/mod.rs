@@ -101,9 +101,14 @@ fn kafka_parts(config: &Config, broker: &broker::BrokerSetup, tasks: &Shutdown) 
     let producer_settings = KafkaSettings::new(config, broker.producers_bootstrap());
     let producers =
         Arc::new(ProducerPair::new(&producer_settings, reports, topics.clone()).map_err(kafka_error("producers"))?);
-    producers.watch_fatal_errors(tasks);
+    producers.recover(tasks);
     let life = broker.embedded.as_ref().map(|b| b.life());
-    let watched = KafkaParts { topics: topics.clone(), producers: producers.clone(), table: table.clone() };
+    let watched = KafkaParts {
+        topics: topics.clone(),
+        producers: producers.clone(),
+        table: table.clone(),
+        metrics: metrics.sends.clone(),
+    };
     let monitor = Arc::new(BrokerMonitor::spawn(broker.kind, broker.bootstrap.clone(), watched, life, tasks));
     let access = Arc::new(AccessPolicy::new(config));
     let lab = RunContext {
@@ -172,6 +177,7 @@ fn state_settings(config: &Config) -> StateSettings {
         lease: Duration::from_millis(config.replica_lease_ms),
         catch_up: Duration::from_millis(config.state_catch_up_ms),
         linger_ms: config.state_linger_ms,
+        fetch_wait_ms: config.state_fetch_wait_ms,
         write_timeout: Duration::from_millis(config.state_write_timeout_ms),
         max_age: config.status_store_max_age(),
         key_ttl: config.idempotency_key_ttl(),
@@ -240,7 +246,12 @@ pub fn in_memory(config: &Config, leptos_options: LeptosOptions) -> (AppState, A
     let reports = Arc::new(DeliveryReports::new(table.clone(), metrics.sends.clone()));
     let kafka = Arc::new(InMemoryKafka::new(reports, config.kafka_topic_partitions));
     let settings = Arc::new(KafkaSettings::new(config, "in-memory".into()));
-    let kafka_parts = KafkaParts { topics: kafka.clone(), producers: kafka.clone(), table: table.clone() };
+    let kafka_parts = KafkaParts {
+        topics: kafka.clone(),
+        producers: kafka.clone(),
+        table: table.clone(),
+        metrics: metrics.sends.clone(),
+    };
     let broker = Arc::new(BrokerMonitor::spawn(BrokerKind::External, "in-memory".into(), kafka_parts, None, &tasks));
     let parts = Parts {
         kafka: KafkaPorts { producers: kafka.clone(), topics: kafka.clone() },

@@ -79,6 +79,11 @@ pub trait StatusTable: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The topic the table keeps its statuses in, if it keeps them in Kafka.
+    fn topic(&self) -> Option<&str> {
+        None
+    }
+
     /// The broker came back after an outage (it may have lost the table's topic).
     fn broker_back(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
