@@ -3,8 +3,11 @@
 //! Each body only hands over to `server::ui_api` (ssr-only code); errors arrive typed as
 //! [`AppError`]. The token is checked for all of them by one layer (`server::access::guard_api`).
 
+// A server function's arguments are its form's fields, one each: the send form has nine.
+#![allow(clippy::too_many_arguments)]
+
 use crate::error::AppError;
-use crate::model::{BrokerInfo, FaultStatus, LabRunReport, SendAnswer, SendStatus};
+use crate::model::{BatchAnswer, BrokerInfo, FaultStatus, LabRunReport, SendAnswer, SendStatus};
 use crate::ui::token::TokenClient;
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
@@ -13,7 +16,6 @@ use leptos::server_fn::codec::GetUrl;
 /// server then redirects back to the page with `?sent=<requestId>`). An `Idempotency-Key`
 /// header, or the `idempotency_key` field, makes a repeat of the same submission send nothing.
 #[server(prefix = "/api", endpoint = "send", client = TokenClient)]
-#[allow(clippy::too_many_arguments)]
 pub async fn send_event(
     mode: Option<String>,
     event_id: Option<String>,
@@ -22,9 +24,25 @@ pub async fn send_event(
     key: Option<String>,
     partition: Option<String>,
     idempotency_key: Option<String>,
+    value: Option<String>,
+    headers: Option<String>,
 ) -> Result<SendAnswer, AppError> {
     let params = crate::model::SendParams { mode, event_id, topic, send_mode, key, partition };
-    crate::server::ui_api::send_event(params, idempotency_key).await
+    let record = (value.unwrap_or_default(), headers.unwrap_or_default());
+    crate::server::ui_api::send_event(params, idempotency_key, record).await
+}
+
+/// Sends `count` events in one batch (the seed's value each, event ids `<prefix>-00001`...):
+/// the answer counts them and lists the records that failed.
+#[server(prefix = "/api", endpoint = "batch", client = TokenClient)]
+pub async fn send_batch(
+    mode: Option<String>,
+    send_mode: Option<String>,
+    topic: Option<String>,
+    count: Option<String>,
+) -> Result<BatchAnswer, AppError> {
+    let params = crate::model::SendParams { mode, send_mode, topic, ..Default::default() };
+    crate::server::ui_api::send_batch(params, count).await
 }
 
 /// The status of one send, by request id.

@@ -49,24 +49,13 @@ async fn every_malformed_request_gets_a_4xx_that_says_what_to_fix() {
         assert_problem(res, 400, detail).await;
     }
 
-    // A body where none is expected.
-    let res = svc
-        .client
-        .post(format!("{}/api/v1/send?mode=plain&eventId=e", svc.base))
-        .body("mode=plain")
-        .send()
-        .await
-        .unwrap();
-    assert_problem(res, 400, "query string").await;
-    // An oversized body.
-    let res = svc
-        .client
-        .post(format!("{}/api/v1/send?mode=plain&eventId=e", svc.base))
-        .body(vec![b'x'; 200_000])
-        .send()
-        .await
-        .unwrap();
-    assert_problem(res, 413, "").await;
+    // A JSON body that is not the record envelope, a header name that is empty, a value too large.
+    let send = format!("{}/api/v1/send?mode=plain&eventId=e", svc.base);
+    let json = |body: &'static str| svc.client.post(&send).header("content-type", "application/json").body(body).send();
+    assert_problem(json(r#"{"val": 1}"#).await.unwrap(), 400, "\"value\"").await;
+    assert_problem(json(r#"{"value": 1, "headers": {"": "x"}}"#).await.unwrap(), 400, "header name").await;
+    let res = svc.client.post(&send).body(vec![b'x'; 1_100_000]).send().await.unwrap();
+    assert_problem(res, 413, "1000000 bytes").await;
     // A wrong content type on a JSON endpoint, then bad JSON, then a body that does not fit.
     let lab = format!("{}/api/v1/lab/runs", svc.base);
     let res = svc.client.post(&lab).header("content-type", "text/plain").body("{}").send().await.unwrap();

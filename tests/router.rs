@@ -213,7 +213,7 @@ async fn oversized_requests_get_problems_that_name_the_limit() {
     let res = svc.client.post(svc.url("/api/v1/send?mode=plain&eventId=e")).body(five_mb.clone()).send().await.unwrap();
     let (status, body) = problem(res).await;
     assert_eq!(status, 413, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("65536 bytes"), "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("1000000 bytes"), "the record value's limit: {body}");
     let res = svc.client.post(svc.url("/api/send")).body(five_mb).send().await.unwrap();
     assert_eq!(res.status(), 413, "server functions too");
     assert!(svc.kafka.records("bhf-transactions").is_empty(), "nothing reached Kafka");

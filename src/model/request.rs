@@ -1,3 +1,4 @@
+use super::record::RecordContent;
 use super::{ProducerMode, SendMode};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -12,6 +13,7 @@ pub const MAX_KEY_LEN: usize = 1024;
 pub const MAX_TOPIC_LEN: usize = 249;
 
 /// A request parameter, named as the caller spells it, so an error can point at it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Field {
@@ -29,6 +31,12 @@ pub enum Field {
     DurationMs,
     /// The `Idempotency-Key` header (or the send form's `idempotency_key` field).
     IdempotencyKey,
+    /// The record's own value (request body, or a batch record's `value`).
+    Value,
+    /// The record's own headers.
+    Headers,
+    /// A batch's `records`.
+    Records,
 }
 
 impl Field {
@@ -47,6 +55,9 @@ impl Field {
             Field::ProduceRequests => "produceRequests",
             Field::DurationMs => "durationMs",
             Field::IdempotencyKey => "Idempotency-Key",
+            Field::Value => "value",
+            Field::Headers => "headers",
+            Field::Records => "records",
         }
     }
 }
@@ -98,6 +109,8 @@ pub struct SendRequest {
     pub send_mode: SendMode,
     pub key: String,
     pub partition: Option<i32>,
+    /// The caller's own value and headers; `None`: the seed's synthetic value.
+    pub content: Option<RecordContent>,
 }
 
 /// Present and not blank: the seed treats whitespace-only values as missing.
@@ -193,6 +206,7 @@ impl SendParams {
             send_mode,
             key: key.to_owned(),
             partition,
+            content: None,
         })
     }
 }

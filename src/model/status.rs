@@ -1,3 +1,4 @@
+use super::record::RecordSummary;
 use super::{ProducerMode, SendMode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -55,6 +56,9 @@ pub struct SendStatus {
     /// The replica that accepted the send.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<String>,
+    /// The caller's own record (value size, headers); absent for the seed's synthetic value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordSummary>,
 }
 
 /// The answer to a synchronous send: the broker acknowledged the record at this offset.

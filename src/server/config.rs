@@ -66,6 +66,16 @@ pub struct Config {
           allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-1..=32))]
     pub kafka_topic_replication: i32,
 
+    /// Most records in one batch (`POST /api/v1/batches`); beyond, 413.
+    #[arg(long, env = "BATCH_MAX_RECORDS", value_name = "BATCH_MAX_RECORDS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub batch_max_records: u64,
+
+    /// Largest JSON batch body, in bytes (read whole; NDJSON batches stream and have no such limit).
+    #[arg(long, env = "BATCH_MAX_BYTES", value_name = "BATCH_MAX_BYTES", default_value_t = 16 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024))]
+    pub batch_max_bytes: u64,
+
     /// Most statuses kept; the oldest are evicted first.
     #[arg(long, env = "STATUS_STORE_CAPACITY", value_name = "STATUS_STORE_CAPACITY", default_value_t = 100_000,
           value_parser = clap::value_parser!(u64).range(1..))]

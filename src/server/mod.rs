@@ -4,7 +4,7 @@
 //!   over every `/api` route, and the topic policy.
 //! - [`startup`]: builds the parts, serves, and shuts down in order; [`router::app`] is the router,
 //!   [`http`] the listener and connection loop; [`shutdown`] the one signal every task obeys.
-//! - [`send`]: the send core both doors call. [`status_table`]: where statuses are recorded and
+//! - [`send`]: the send core both doors call; [`batch`]: many records in one request through it. [`status_table`]: where statuses are recorded and
 //!   read; [`shared_state`]: the table every replica shares through a Kafka topic;
 //!   [`status_store`]: the bounded local view.
 //! - [`kafka`]: the seam under the core, producers, topics, the embedded broker and its health.
@@ -15,6 +15,7 @@
 //! - [`telemetry`]: the service's logs.
 
 pub mod access;
+pub mod batch;
 pub mod config;
 pub mod fault_proxy;
 pub mod heap_trim;

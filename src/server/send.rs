@@ -6,6 +6,7 @@ use super::access::AccessPolicy;
 use crate::error::AppError;
 use crate::model::{
     DeliveryState, Field, SendAccepted, SendMode, SendOutcome, SendParams, SendReceipt, SendRequest, SendStatus,
+    DEFAULT_MAX_VALUE_BYTES,
 };
 use crate::server::idempotency::IDEMPOTENCY_KEY_HEADER;
 use crate::server::kafka::{DeliveryReport, DeliveryTicket, OutgoingRecord, RecordProducer, TopicCatalog};
@@ -77,6 +78,8 @@ pub struct SendService {
     default_topic: Arc<str>,
     /// Bound on a synchronous wait: librdkafka's own delivery timeout, plus a margin.
     sync_wait: Duration,
+    /// Largest value a caller may send (the producers' `message.max.bytes`).
+    max_value_bytes: usize,
 }
 
 impl SendService {
@@ -95,7 +98,18 @@ impl SendService {
             metrics,
             default_topic: default_topic.into(),
             sync_wait: delivery_timeout + Duration::from_secs(5),
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
         }
+    }
+
+    /// The largest value a caller may send, when the producers allow another than the default.
+    pub fn with_max_value_bytes(mut self, max: usize) -> Self {
+        self.max_value_bytes = max;
+        self
+    }
+
+    pub fn max_value_bytes(&self) -> usize {
+        self.max_value_bytes
     }
 
     pub fn default_topic(&self) -> &str {
@@ -141,12 +155,14 @@ impl SendService {
         self.send_as(req, Sending { request_id, durable: true, idempotency_key: Some(key) }).await
     }
 
-    async fn send_as(&self, req: SendRequest, sending: Sending<'_>) -> Result<SendOutcome, AppError> {
+    async fn send_as(&self, mut req: SendRequest, sending: Sending<'_>) -> Result<SendOutcome, AppError> {
         // Refused before it reached the producer (forbidden topic, bad partition, full queue).
         let (request_id, started, report) = self
             .enqueue_checked(&req, &sending)
             .await
             .inspect_err(|_| self.metrics.record(req.mode, req.send_mode, Outcome::Rejected))?;
+        // The producer holds its own copy of the value: ours goes now, not after the report.
+        req.content = None;
         let Some(report) = report else {
             return Ok(SendOutcome::Accepted(SendAccepted {
                 request_id,
@@ -215,8 +231,23 @@ impl SendService {
         req: &SendRequest,
         sending: &Sending<'_>,
     ) -> Result<(Uuid, Instant, Option<oneshot::Receiver<(DeliveryReport, StateAck)>>), AppError> {
+        let seed_value;
+        let (value, own_headers): (&[u8], Vec<(&str, &[u8])>) = match &req.content {
+            Some(content) => {
+                content.validate(self.max_value_bytes).map_err(|e| match e.field {
+                    // Too large is 413, as a body over the limit is; a bad header says which.
+                    Field::Value => AppError::Rejected { status: 413, message: e.message },
+                    field => AppError::Invalid { field: Some(field), message: e.message },
+                })?;
+                (&content.value, content.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect())
+            }
+            None => {
+                seed_value = record_value(req)?;
+                (&seed_value, Vec::new())
+            }
+        };
+        // Checked before the topic is touched (a missing one would be created).
         self.check_destination(req).await?;
-        let value = record_value(req)?;
         let request_id = sending.request_id;
         let accepted = Instant::now();
         self.table.accept(pending_status(request_id, req), sending.durable).await?;
@@ -237,14 +268,9 @@ impl SendService {
         });
         let mut unsent = Unsent::new(self.table.as_ref(), request_id);
         let key_header = sending.idempotency_key.map(|k| (IDEMPOTENCY_KEY_HEADER, k.as_bytes()));
-        let headers: Vec<(&str, &[u8])> = key_header.into_iter().collect();
-        let record = OutgoingRecord {
-            topic: &req.topic,
-            key: &req.key,
-            value: &value,
-            partition: req.partition,
-            headers: &headers,
-        };
+        let headers: Vec<(&str, &[u8])> = own_headers.into_iter().chain(key_header).collect();
+        let record =
+            OutgoingRecord { topic: &req.topic, key: &req.key, value, partition: req.partition, headers: &headers };
         self.kafka.producers.send(req.mode, record, ticket).await?;
         unsent.keep();
         Ok((request_id, accepted, report))
@@ -285,5 +311,6 @@ fn pending_status(request_id: Uuid, req: &SendRequest) -> SendStatus {
         error: None,
         latency_ms: None,
         replica: None,
+        record: req.content.as_ref().map(|c| c.summary()),
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::model::BrokerInfo;
 use crate::server::access::AccessPolicy;
+use crate::server::batch::BatchService;
 use crate::server::idempotency::IdempotencyGate;
 use crate::server::kafka::{BrokerMonitor, KafkaSettings};
 use crate::server::lab::LabService;
@@ -22,6 +23,10 @@ pub struct AppParts {
     pub send: SendService,
     /// Every send passes it: keyed sends are claimed and their answers recorded.
     pub gate: IdempotencyGate,
+    /// Many records in one request, through the send core.
+    pub batches: BatchService,
+    /// Largest JSON batch body (`BATCH_MAX_BYTES`).
+    pub batch_max_bytes: usize,
     pub broker: Arc<BrokerMonitor>,
     pub kafka: Arc<KafkaSettings>,
     pub lab: Arc<LabService>,

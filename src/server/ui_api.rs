@@ -8,9 +8,10 @@ use super::lab::Wait;
 use super::state::AppState;
 use crate::error::AppError;
 use crate::model::{
-    parse_idempotency_key, BrokerInfo, FaultParams, FaultStatus, LabParams, LabRunReport, SendAnswer, SendParams,
-    SendStatus,
+    parse_idempotency_key, parse_record_text, BatchAnswer, BrokerInfo, FaultParams, FaultStatus, Field, LabParams,
+    LabRunReport, SendAnswer, SendParams, SendStatus,
 };
+use crate::server::batch::input::RecordInput;
 use crate::server::idempotency::{key_from_headers, ScopedKey};
 use axum::body::Body;
 use axum::extract::Request;
@@ -102,7 +103,12 @@ pub async fn server_fn_body_limit(request: Request, next: Next) -> Response {
 }
 
 /// The key comes from the `Idempotency-Key` header, else the form's `idempotency_key` field.
-pub async fn send_event(params: SendParams, field_key: Option<String>) -> Result<SendAnswer, AppError> {
+pub async fn send_event(
+    params: SendParams,
+    field_key: Option<String>,
+    (value, headers): (String, String),
+) -> Result<SendAnswer, AppError> {
+    let content = parse_record_text(&value, &headers)?;
     let state = state()?;
     let headers = use_context::<Parts>().map(|p| p.headers).unwrap_or_default();
     let key = match key_from_headers(&headers, &state.access)? {
@@ -112,12 +118,28 @@ pub async fn send_event(params: SendParams, field_key: Option<String>) -> Result
             None => None,
         },
     };
-    let answer = state.gate.send(&params, key).await;
+    let answer = state.gate.send_with(&params, content, key).await;
     let outcome = answer.result?;
     if is_form_post() {
         leptos_axum::redirect(&format!("/?sent={}", outcome.request_id()));
     }
     Ok(SendAnswer { outcome, replayed: answer.replayed })
+}
+
+/// A batch of `count` events with the seed's value; the answer keeps only the failed records.
+pub async fn send_batch(params: SendParams, count: Option<String>) -> Result<BatchAnswer, AppError> {
+    let state = state()?;
+    let max = state.batches.max_records();
+    let count = count.as_deref().map(str::trim).filter(|c| !c.is_empty()).unwrap_or("100");
+    let count = match count.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => n,
+        _ => return Err(AppError::invalid(Field::Count, format!("count must be 1 to {max} (BATCH_MAX_RECORDS)"))),
+    };
+    let prefix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let records = (0..count).map(|i| Ok(Ok(RecordInput::event(format!("batch-{prefix}-{:05}", i + 1)))));
+    let mut answer = state.batches.run(params, futures::stream::iter(records)).await?;
+    answer.results.retain(|r| r.error.is_some());
+    Ok(answer)
 }
 
 pub async fn get_status(request_id: Option<String>) -> Result<SendStatus, AppError> {

@@ -46,6 +46,43 @@ pub fn TextField(
     }
 }
 
+/// A labelled multi-line text area bound to `value`, with its error below it.
+#[component]
+pub fn TextArea(
+    name: &'static str,
+    label: &'static str,
+    value: RwSignal<String>,
+    #[prop(into)] error: Signal<Option<String>>,
+    #[prop(optional)] placeholder: &'static str,
+    #[prop(optional)] hint: Option<&'static str>,
+) -> impl IntoView {
+    let error_id = format!("{name}-error");
+    let described_by = error_id.clone();
+    view! {
+        <div class="field" class:has-error=move || error.get().is_some()>
+            <label for=name>{label}</label>
+            <textarea
+                id=name
+                name=name
+                rows="3"
+                spellcheck="false"
+                placeholder=placeholder
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+                aria-invalid=move || error.get().is_some().to_string()
+                aria-describedby=described_by
+                data-testid=format!("field-{name}")
+            >
+                {value.get_untracked()}
+            </textarea>
+            {hint.map(|h| view! { <p class="hint">{h}</p> })}
+            <p class="field-error" id=error_id role="alert" data-testid=format!("error-{name}")>
+                {move || error.get()}
+            </p>
+        </div>
+    }
+}
+
 /// One radio option: its value, its label, and an optional line of explanation.
 pub type RadioOption = (&'static str, &'static str, Option<&'static str>);
 

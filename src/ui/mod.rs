@@ -1,6 +1,7 @@
 //! The UI's components, one concern per file: the send page ([`home`]) and its parts, the lab
 //! page ([`lab`]), shared fields and the browser-side polling they rely on.
 
+pub mod batch_panel;
 pub mod broker_badge;
 pub mod event_id;
 pub mod fields;

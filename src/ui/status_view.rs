@@ -30,12 +30,18 @@ pub fn StatusFacts(status: SendStatus) -> impl IntoView {
         _ => None,
     };
     let latency = status.latency_ms.map(|ms| format!("{ms:.1} ms"));
+    let record = status.record.map(|r| {
+        let headers: Vec<String> = r.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let headers = (!headers.is_empty()).then(|| format!(" · headers {}", headers.join(", ")));
+        view! { <span class="muted" data-testid="status-record">{format!("value {} bytes", r.value_bytes)} {headers}</span> }
+    });
     view! {
         <div class="status-facts" data-testid="status-facts">
             <StateBadge state=status.state/>
             {where_}
             {status.error.map(|e| view! { <span class="error-text" data-testid="status-error">{e}</span> })}
             {latency.map(|l| view! { <span class="muted">"broker ack " {l}</span> })}
+            {record}
         </div>
     }
 }

@@ -87,10 +87,21 @@ impl IdempotencyGate {
 
     /// Validates what a caller typed and sends it, under its key if it gave one.
     pub async fn send(&self, params: &SendParams, key: Option<ScopedKey>) -> GateAnswer {
-        let req = match params.validate(self.send.default_topic()) {
+        self.send_with(params, None, key).await
+    }
+
+    /// The same, with the caller's own value and headers (`None`: the seed's value).
+    pub async fn send_with(
+        &self,
+        params: &SendParams,
+        content: Option<crate::model::RecordContent>,
+        key: Option<ScopedKey>,
+    ) -> GateAnswer {
+        let mut req = match params.validate(self.send.default_topic()) {
             Ok(req) => req,
             Err(error) => return fresh(Err(error.into())),
         };
+        req.content = content;
         self.send_request(req, key).await
     }
 

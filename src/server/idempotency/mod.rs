@@ -86,6 +86,23 @@ pub struct Fingerprint {
     pub key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<i32>,
+    /// A digest of the caller's own value and headers, when it gave them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+/// SHA-256 of a record's value and headers, in hex.
+fn content_digest(content: &crate::model::RecordContent) -> String {
+    let mut hash = Sha256::new();
+    hash.update((content.value.len() as u64).to_be_bytes());
+    hash.update(&content.value);
+    for (name, value) in &content.headers {
+        for part in [name.as_bytes(), value.as_bytes()] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Fingerprint {
@@ -97,12 +114,16 @@ impl Fingerprint {
             send_mode: req.send_mode.as_str().to_owned(),
             key: req.key.clone(),
             partition: req.partition,
+            content: req.content.as_ref().map(content_digest),
         }
     }
 
     /// What differs, parameter by parameter: `eventId 'A' (first request) vs 'B' (this one)`.
     pub fn differences(&self, other: &Fingerprint) -> Vec<String> {
         let show = |p: Option<i32>| p.map_or_else(|| "none".to_owned(), |p| p.to_string());
+        let digest = |c: &Option<String>| {
+            c.as_deref().map_or_else(|| "none".to_owned(), |d| format!("sha256 {}", &d[..12.min(d.len())]))
+        };
         let pairs = [
             ("mode", self.mode.clone(), other.mode.clone()),
             ("eventId", self.event_id.clone(), other.event_id.clone()),
@@ -110,6 +131,7 @@ impl Fingerprint {
             ("sendMode", self.send_mode.clone(), other.send_mode.clone()),
             ("key", self.key.clone(), other.key.clone()),
             ("partition", show(self.partition), show(other.partition)),
+            ("value/headers", digest(&self.content), digest(&other.content)),
         ];
         pairs
             .into_iter()

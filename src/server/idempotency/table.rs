@@ -145,6 +145,7 @@ mod tests {
                 send_mode: "sync".into(),
                 key: "e".into(),
                 partition: None,
+                content: None,
             },
             at_ms: now_ms(),
             takeover_of,

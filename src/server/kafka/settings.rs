@@ -117,6 +117,13 @@ impl KafkaSettings {
         c
     }
 
+    /// The largest record value the producers take: their `message.max.bytes` when
+    /// `KAFKA_PROPERTIES` sets it, else librdkafka's default.
+    pub fn max_value_bytes(&self) -> usize {
+        let set = self.extra.iter().rev().find(|(k, _)| k == "message.max.bytes");
+        set.and_then(|(_, v)| v.trim().parse().ok()).unwrap_or(crate::model::DEFAULT_MAX_VALUE_BYTES)
+    }
+
     /// The settings a person needs to read a result: what the producer for `mode` ran with.
     pub fn describe(&self, mode: ProducerMode) -> Vec<(String, String)> {
         self.producer_config(mode)

@@ -189,6 +189,7 @@ async fn send_one(
         send_mode,
         key: event.key.clone(),
         partition: None,
+        content: None,
     };
     let answer = gate.send_request(request, key).await;
     match answer.result {
@@ -312,6 +313,7 @@ mod tests {
                 error: None,
                 latency_ms: None,
                 replica: None,
+                record: None,
             };
             store.insert(status).expect("room");
             // Every event but the last is acknowledged.

@@ -1,17 +1,20 @@
 //! The REST door: the seed's contract (`/health`, `/api/v1/send`, `/api/v1/status`) plus
 //! readiness and the lab, each a thin translation from HTTP to the send core and back.
 
+mod batches;
 pub mod body;
 mod json;
 mod lab;
 pub mod openapi;
 mod problem;
 mod query;
+pub mod record_body;
 
 pub use problem::{problem_body, PROBLEM_CONTENT_TYPE};
 pub use query::QueryParams;
 
 use body::NoBody;
+use record_body::RecordBody;
 
 use crate::error::AppError;
 use crate::model::{BrokerInfo, SendAccepted, SendOutcome, SendReceipt, SendStatus};
@@ -49,7 +52,7 @@ pub fn routes(request_timeout: Duration) -> Router<AppState> {
                 }))
                 .timeout(request_timeout),
         );
-    let api = bounded.merge(lab::routes()).route("/api/{*rest}", any(unknown_api_path));
+    let api = bounded.merge(lab::routes()).merge(batches::routes()).route("/api/{*rest}", any(unknown_api_path));
     Router::new()
         .route("/health", get(health))
         .route("/health/ready", get(ready))
@@ -60,7 +63,7 @@ pub fn routes(request_timeout: Duration) -> Router<AppState> {
 
 async fn unknown_api_path(uri: Uri) -> AppError {
     AppError::not_found(format!(
-        "No API endpoint at {}: see /api/v1/send, /api/v1/status, /api/v1/recent, /api/v1/lab/runs",
+        "No API endpoint at {}: see /api/v1/send, /api/v1/status, /api/v1/recent, /api/v1/batches, /api/v1/lab/runs",
         uri.path()
     ))
 }
@@ -120,12 +123,12 @@ async fn ready(State(state): State<AppState>) -> Response {
     (status = 503, description = "The producer's queue is full (Retry-After) or the broker is unreachable", body = Problem, content_type = "application/problem+json"),
     (status = 504, description = "No acknowledgement within KAFKA_DELIVERY_TIMEOUT_MS", body = Problem, content_type = "application/problem+json"),
 ))]
-async fn send(State(state): State<AppState>, headers: HeaderMap, query: QueryParams, _: NoBody) -> Response {
+async fn send(State(state): State<AppState>, headers: HeaderMap, query: QueryParams, body: RecordBody) -> Response {
     let key = match key_from_headers(&headers, &state.access) {
         Ok(key) => key,
         Err(error) => return error.into_response(),
     };
-    let answer = state.gate.send(&query.send_params(), key).await;
+    let answer = state.gate.send_with(&query.send_params(), body.0, key).await;
     let mut response = match answer.result {
         Ok(SendOutcome::Delivered(receipt)) => Json(receipt).into_response(),
         Ok(SendOutcome::Accepted(accepted)) => {

@@ -3,8 +3,9 @@
 
 use super::problem::Problem;
 use crate::model::{
-    BrokerInfo, BrokerKind, DeliveryState, FaultInput, FaultKind, FaultSpec, FaultStatus, LabRunReport, LabRunRequest,
-    LabRunState, ProducerMode, SendAccepted, SendMode, SendReceipt, SendStatus, Verification,
+    BatchAnswer, BatchCounts, BatchRecordResult, BatchRecordStatus, BatchStatus, BrokerInfo, BrokerKind, DeliveryState,
+    FaultInput, FaultKind, FaultSpec, FaultStatus, Field, LabRunReport, LabRunRequest, LabRunState, ProducerMode,
+    RecordError, RecordSummary, SendAccepted, SendMode, SendReceipt, SendStatus, Verification,
 };
 use utoipa::{IntoParams, OpenApi};
 
@@ -68,6 +69,8 @@ pub struct StatusQuery {
         super::send,
         super::status,
         super::recent,
+        super::batches::create,
+        super::batches::status,
         super::lab::run,
         super::lab::list_runs,
         super::lab::get_run,
@@ -83,6 +86,14 @@ pub struct StatusQuery {
         SendReceipt,
         SendAccepted,
         SendStatus,
+        RecordSummary,
+        BatchAnswer,
+        BatchRecordResult,
+        RecordError,
+        BatchStatus,
+        BatchCounts,
+        BatchRecordStatus,
+        Field,
         BrokerInfo,
         BrokerKind,
         LabRunRequest,

@@ -2,7 +2,7 @@
 //! key lives in. JSON values, so any Kafka tool can read the topic; keys chosen so that
 //! compaction keeps one record per status, per replica, per marker and per idempotency key.
 
-use crate::model::{DeliveryState, ProducerMode, SendMode, SendStatus};
+use crate::model::{DeliveryState, ProducerMode, RecordSummary, SendMode, SendStatus};
 use crate::server::idempotency::{KeyClaim, RecordedAnswer};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -71,6 +71,9 @@ pub struct StatusRecord {
     pub latency_ms: Option<f64>,
     /// The replica that accepted the send.
     pub replica: String,
+    /// The caller's own record: its value's size and headers (written with the PENDING status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordSummary>,
 }
 
 impl StatusRecord {
@@ -88,6 +91,7 @@ impl StatusRecord {
             error: status.error.clone(),
             latency_ms: status.latency_ms,
             replica: replica.to_owned(),
+            record: status.record.clone(),
         }
     }
 
@@ -105,6 +109,7 @@ impl StatusRecord {
             error: self.error,
             latency_ms: self.latency_ms,
             replica: Some(self.replica),
+            record: self.record,
         }
     }
 }

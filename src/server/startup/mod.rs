@@ -9,6 +9,7 @@ pub use error::StartupError;
 
 use crate::model::BrokerKind;
 use crate::server::access::AccessPolicy;
+use crate::server::batch::BatchService;
 use crate::server::config::Config;
 use crate::server::heap_trim::spawn_heap_trimmer;
 use crate::server::http;
@@ -200,12 +201,16 @@ fn assemble(config: &Config, leptos_options: LeptosOptions, parts: Parts, tasks:
     spawn_heap_trimmer(store, tasks);
     let sends = metrics.sends.clone();
     let send =
-        SendService::new(kafka, table, access.clone(), sends, &config.kafka_default_topic, config.delivery_timeout());
+        SendService::new(kafka, table, access.clone(), sends, &config.kafka_default_topic, config.delivery_timeout())
+            .with_max_value_bytes(settings.max_value_bytes());
     let gate = IdempotencyGate::new(send.clone(), keys, config.require_idempotency_key, config.delivery_timeout());
+    let batches = BatchService::new(send.clone(), usize::try_from(config.batch_max_records).unwrap_or(usize::MAX));
     AppState::new(AppParts {
         leptos_options,
         send,
         gate,
+        batches,
+        batch_max_bytes: usize::try_from(config.batch_max_bytes).unwrap_or(usize::MAX),
         broker,
         kafka: settings,
         lab,

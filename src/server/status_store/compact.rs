@@ -4,7 +4,7 @@
 
 use super::shard::Shared;
 use super::Delivered;
-use crate::model::{DeliveryState, ProducerMode, SendMode, SendStatus};
+use crate::model::{DeliveryState, ProducerMode, RecordSummary, SendMode, SendStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -27,6 +27,8 @@ pub(super) struct CompactStatus {
     pub(super) state: DeliveryState,
     mode: ProducerMode,
     send_mode: SendMode,
+    /// The caller's own record, when it gave one (boxed: most sends carry none).
+    record: Option<Box<RecordSummary>>,
 }
 
 impl CompactStatus {
@@ -54,6 +56,7 @@ impl CompactStatus {
             state: status.state,
             mode: status.mode,
             send_mode: status.send_mode,
+            record: status.record.map(Box::new),
         }
     }
 
@@ -71,6 +74,9 @@ impl CompactStatus {
         self.offset = newer.offset.unwrap_or(-1);
         self.error = newer.error.clone().map(String::into_boxed_str);
         self.latency_us = newer.latency_ms.map(|ms| (ms * 1000.0) as u32).unwrap_or(u32::MAX);
+        if let Some(record) = &newer.record {
+            self.record = Some(Box::new(record.clone()));
+        }
     }
 
     /// The replica that accepted the send stopped before its report.
@@ -111,6 +117,7 @@ impl CompactStatus {
             error: self.error.as_deref().map(str::to_owned),
             latency_ms: (self.latency_us != u32::MAX).then(|| f64::from(self.latency_us) / 1000.0),
             replica: self.owner.as_deref().map(str::to_owned),
+            record: self.record.as_deref().cloned(),
         }
     }
 }
@@ -133,6 +140,7 @@ mod tests {
             error: None,
             latency_ms: None,
             replica: None,
+            record: None,
         }
     }
 

@@ -15,6 +15,7 @@ fn pending(event: &str) -> SendStatus {
         error: None,
         latency_ms: None,
         replica: None,
+        record: None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! server validates (`SendParams`) or the server function's arguments.
 
 use super::super::event_id::{fresh_event_id, fresh_idempotency_key};
-use crate::model::{ProducerMode, SendParams};
+use crate::model::{parse_record_text, ProducerMode, SendParams, ValidationError};
 use crate::server_fns::SendEvent;
 use leptos::prelude::*;
 
@@ -22,6 +22,9 @@ pub struct SendFields {
     /// One per submission: a double click or a network retry of the same submission carries the
     /// same key and sends nothing twice; a new one is made once the answer arrives.
     pub idempotency_key: RwSignal<String>,
+    /// The record's own value (JSON) and headers (`name: value` lines); blank: the seed's value.
+    pub value: RwSignal<String>,
+    pub headers: RwSignal<String>,
 }
 
 impl SendFields {
@@ -34,6 +37,8 @@ impl SendFields {
             key: RwSignal::new(String::new()),
             partition: RwSignal::new(String::new()),
             idempotency_key: RwSignal::new(fresh_idempotency_key()),
+            value: RwSignal::new(String::new()),
+            headers: RwSignal::new(String::new()),
         }
     }
 
@@ -49,6 +54,11 @@ impl SendFields {
         }
     }
 
+    /// The browser's check of the value and headers, with the server's own rules.
+    pub fn record_error(&self) -> Option<ValidationError> {
+        parse_record_text(&self.value.get(), &self.headers.get()).err()
+    }
+
     /// The server function's arguments for one submission.
     pub fn submission(&self) -> SendEvent {
         let p = untrack(|| self.params());
@@ -60,6 +70,8 @@ impl SendFields {
             key: p.key,
             partition: p.partition,
             idempotency_key: Some(self.idempotency_key.get_untracked()),
+            value: given(self.value.get_untracked()),
+            headers: given(self.headers.get_untracked()),
         }
     }
 }

@@ -5,7 +5,7 @@ mod fields;
 mod result;
 
 use super::event_id::{fresh_event_id, fresh_idempotency_key};
-use super::fields::{RadioGroup, RadioOption, TextField};
+use super::fields::{RadioGroup, RadioOption, TextArea, TextField};
 use super::poll::now_ms;
 use crate::model::{Field, ProducerMode};
 use crate::server_fns::SendEvent;
@@ -43,7 +43,8 @@ pub fn SendForm(
     let attempted = RwSignal::new(false);
     let sent_at = RwSignal::new(None::<f64>);
     let round_trip = RwSignal::new(None::<f64>);
-    let client_error = Memo::new(move |_| fields.params().validate(&default_topic.get()).err());
+    let client_error =
+        Memo::new(move |_| fields.params().validate(&default_topic.get()).err().or_else(|| fields.record_error()));
     // A field's error: the browser's own check (a missing value only once a send was tried),
     // else the server's answer to the last send.
     let field_error = move |field: Field| {
@@ -105,6 +106,13 @@ pub fn SendForm(
                 placeholder="any (chosen by key)"
                 inputmode="numeric"
             />
+            <details class="record-body" data-testid="record-body">
+                <summary>"Your own value and headers (optional)"</summary>
+                <TextArea name="value" label="Value (JSON)" value=fields.value error=field_error(Field::Value)
+                    placeholder=r#"{"amount": 12.5}"# hint="Blank: the seed's value {eventId, mode, sendMode, api, ts}."/>
+                <TextArea name="headers" label="Headers" value=fields.headers error=field_error(Field::Headers)
+                    placeholder="trace-id: abc-123" hint="One 'name: value' per line."/>
+            </details>
             <button type="submit" class="primary" data-testid="send-button" disabled=move || action.pending().get()>
                 {move || if action.pending().get() { "Sending…" } else { "Send" }}
             </button>

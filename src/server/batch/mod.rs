@@ -1,0 +1,191 @@
+//! The batch core: many of the caller's records in one request, each validated and sent on its
+//! own through the send core (one bad record does not fail the others), up to
+//! [`BatchService::max_records`], with a bounded number in flight. Both doors (REST
+//! `/api/v1/batches`, the `send_batch` server function) call it. Async batches are kept (the
+//! last [`KEPT_BATCHES`]) so that `GET /api/v1/batches/{id}` can count their records by state.
+
+pub mod input;
+
+use crate::error::AppError;
+use crate::model::{
+    BatchAnswer, BatchCounts, BatchRecordResult, BatchRecordStatus, BatchStatus, Field, RecordError, SendMode,
+    SendOutcome, SendParams,
+};
+use crate::server::send::SendService;
+use futures::{Stream, StreamExt};
+use input::ParsedRecord;
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Records of one batch in the send core at once (answered in order): enough to keep the
+/// producer's batches full, few enough that a batch of large values is never held in memory.
+const IN_FLIGHT: usize = 64;
+/// Async batches kept for `GET /api/v1/batches/{id}`.
+pub const KEPT_BATCHES: usize = 100;
+
+/// A kept batch: each record's request id, or why it has none.
+type KeptBatch = Arc<Vec<Result<Uuid, RecordError>>>;
+
+#[derive(Clone)]
+pub struct BatchService {
+    send: SendService,
+    max_records: usize,
+    kept: Arc<Mutex<VecDeque<(Uuid, KeptBatch)>>>,
+}
+
+impl From<&AppError> for RecordError {
+    fn from(error: &AppError) -> Self {
+        RecordError { status: error.status(), field: error.field(), message: error.to_string() }
+    }
+}
+
+impl BatchService {
+    pub fn new(send: SendService, max_records: usize) -> Self {
+        Self { send, max_records, kept: Arc::new(Mutex::new(VecDeque::new())) }
+    }
+
+    pub fn max_records(&self) -> usize {
+        self.max_records
+    }
+
+    /// The largest record line or value a batch takes.
+    pub fn max_value_bytes(&self) -> usize {
+        self.send.max_value_bytes()
+    }
+
+    /// Sends every record of a batch; the answer lists them in order. A stream error (a body
+    /// that cannot be read, a line too long, more than `max_records`) fails the batch; records
+    /// already sent stay sent, with their statuses.
+    pub async fn run<S>(&self, params: SendParams, records: S) -> Result<BatchAnswer, AppError>
+    where
+        S: Stream<Item = Result<ParsedRecord, AppError>>,
+    {
+        let probe = SendParams { event_id: Some("batch".into()), ..params.clone() };
+        let head = probe.validate(self.send.default_topic())?;
+        let max = self.max_records;
+        let (params, default_topic) = (&params, self.send.default_topic());
+        let sends = records.enumerate().map(|(index, item)| async move {
+            if index >= max {
+                return Err(too_many(max));
+            }
+            let parsed = item?;
+            Ok(self.send_one(index, parsed, params, default_topic).await)
+        });
+        let mut sends = std::pin::pin!(sends.buffered(IN_FLIGHT));
+        let mut results = Vec::new();
+        while let Some(result) = sends.next().await {
+            results.push(result?);
+        }
+        let batch_id = Uuid::new_v4();
+        let failed = results.iter().filter(|r| r.error.is_some()).count();
+        if head.send_mode == SendMode::Async {
+            self.keep(batch_id, &results);
+        }
+        Ok(BatchAnswer {
+            batch_id,
+            mode: head.mode,
+            send_mode: head.send_mode,
+            topic: head.topic,
+            records: results.len(),
+            succeeded: results.len() - failed,
+            failed,
+            results,
+        })
+    }
+
+    async fn send_one(
+        &self,
+        index: usize,
+        parsed: ParsedRecord,
+        params: &SendParams,
+        default_topic: &str,
+    ) -> BatchRecordResult {
+        let failed = |error: RecordError| BatchRecordResult {
+            index,
+            request_id: None,
+            partition: None,
+            offset: None,
+            error: Some(error),
+        };
+        let request = match parsed.and_then(|input| input.into_request(params, default_topic)) {
+            Ok(request) => request,
+            Err(error) => return failed(error),
+        };
+        match self.send.send_request(request).await {
+            Ok(SendOutcome::Delivered(r)) => BatchRecordResult {
+                index,
+                request_id: Some(r.request_id),
+                partition: Some(r.partition),
+                offset: Some(r.offset),
+                error: None,
+            },
+            Ok(SendOutcome::Accepted(a)) => {
+                BatchRecordResult { index, request_id: Some(a.request_id), partition: None, offset: None, error: None }
+            }
+            Err(error) => failed(RecordError::from(&error)),
+        }
+    }
+
+    fn keep(&self, batch_id: Uuid, results: &[BatchRecordResult]) {
+        let ids = results
+            .iter()
+            .map(|r| match (&r.error, r.request_id) {
+                (None, Some(id)) => Ok(id),
+                (Some(e), _) => Err(e.clone()),
+                (None, None) => Err(RecordError { status: 500, field: None, message: "no request id".into() }),
+            })
+            .collect();
+        let mut kept = self.kept.lock();
+        if kept.len() == KEPT_BATCHES {
+            kept.pop_front();
+        }
+        kept.push_back((batch_id, Arc::new(ids)));
+    }
+
+    /// A kept async batch: its records counted by state, and each one's status.
+    pub async fn status(&self, raw_id: &str) -> Result<BatchStatus, AppError> {
+        let batch_id = Uuid::parse_str(raw_id.trim()).map_err(|_| {
+            AppError::invalid(Field::Records, format!("batch id '{}' is not a UUID", raw_id.escape_debug()))
+        })?;
+        let batch = self.kept.lock().iter().find(|(id, _)| *id == batch_id).map(|(_, b)| b.clone());
+        let Some(batch) = batch else {
+            return Err(AppError::not_found(format!(
+                "No async batch {batch_id} on this replica (the last {KEPT_BATCHES} are kept; each record's status \
+                 is also at /api/v1/status)"
+            )));
+        };
+        let mut counts = BatchCounts::default();
+        let mut statuses = Vec::with_capacity(batch.len());
+        for (index, entry) in batch.iter().enumerate() {
+            let record = match entry {
+                Ok(id) => match self.send.table().get(id).await {
+                    Some(status) => {
+                        counts.add(status.state);
+                        BatchRecordStatus { index, status: Some(status), error: None }
+                    }
+                    None => {
+                        counts.rejected += 1;
+                        let error =
+                            RecordError { status: 404, field: None, message: format!("status {id} no longer kept") };
+                        BatchRecordStatus { index, status: None, error: Some(error) }
+                    }
+                },
+                Err(error) => {
+                    counts.rejected += 1;
+                    BatchRecordStatus { index, status: None, error: Some(error.clone()) }
+                }
+            };
+            statuses.push(record);
+        }
+        Ok(BatchStatus { batch_id, records: batch.len(), counts, statuses })
+    }
+}
+
+fn too_many(max: usize) -> AppError {
+    AppError::Rejected {
+        status: 413,
+        message: format!("The batch has more than {max} records (BATCH_MAX_RECORDS); send it in smaller batches"),
+    }
+}
