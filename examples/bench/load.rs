@@ -32,13 +32,23 @@ pub fn send_url(addr: SocketAddr, mode: ProducerMode, send_mode: SendMode, topic
 }
 
 pub fn oha(url_regex: &str, connections: u32, amount: Amount) -> Res<LoadResult> {
+    run(&["--rand-regex-url", url_regex], connections, amount)
+}
+
+/// POSTs the same JSON body (a file) to `url` (the batch rows).
+pub fn oha_post(url: &str, body: &std::path::Path, connections: u32, amount: Amount) -> Res<LoadResult> {
+    let body = body.to_str().ok_or("body path is not UTF-8")?;
+    run(&["-D", body, "-T", "application/json", url], connections, amount)
+}
+
+fn run(target: &[&str], connections: u32, amount: Amount) -> Res<LoadResult> {
     let mut cmd = Command::new("oha");
     cmd.args(["--no-tui", "--output-format", "json", "-m", "POST", "-c", &connections.to_string()]);
     match amount {
         Amount::Seconds(s) => cmd.args(["-z", &format!("{s}s")]),
         Amount::Requests(n) => cmd.args(["-n", &n.to_string()]),
     };
-    cmd.args(["--rand-regex-url", url_regex]);
+    cmd.args(target);
     let out = cmd.stderr(Stdio::inherit()).output()?;
     if !out.status.success() {
         return Err(format!("oha failed: {}", String::from_utf8_lossy(&out.stdout)).into());

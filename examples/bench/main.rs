@@ -12,10 +12,18 @@
 //!   memory, and three replicas behind HAProxy, with the state view's lag.
 //! - Idempotency keys ([`keys`]): sends with and without a fresh `Idempotency-Key`.
 //!
-//! Output ([`report`]): a Markdown table on stdout, saved with a JSON twin under `target/bench/`.
+//! - The bare gateway ([`gateway`]): HTTP + the same librdkafka producers + the broker, nothing
+//!   else, the ceiling the service's rows are measured against; batches ([`batches`]) against raw
+//!   rdkafka fire-and-forget.
+//!
+//! Output ([`report`]): a Markdown table on stdout, saved with a JSON twin and an SVG chart
+//! ([`chart`]) under `target/bench/`.
 
+mod batches;
 mod ceilings;
+mod chart;
 mod cpu;
+mod gateway;
 mod keys;
 mod load;
 mod replicas;
@@ -49,6 +57,9 @@ async fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--http-ceiling") {
         return ceilings::serve_http_ceiling(args.get(2).ok_or("port")?.parse()?).await;
+    }
+    if args.get(1).map(String::as_str) == Some("--bare-gateway") {
+        return gateway::serve(args.get(2).ok_or("port")?.parse()?, args.get(3).ok_or("bootstrap")?).await;
     }
     let quick = args.iter().any(|a| a == "--quick");
     let raw_seconds = if quick { 2 } else { ROUND_SECONDS };
@@ -94,10 +105,11 @@ async fn main() -> Res<()> {
         eprintln!("bench: raw {mode}: {rate:.0} msgs/s, produce-and-await p50 {p50:.2} ms, 64 awaited {sync64:.0}/s");
     }
 
-    measure_rows(&mut report, &bootstrap, broker.as_ref().map(|b| b.pid()), quick)?;
+    measure_rows(&mut report, &bootstrap, broker.as_ref().map(|b| b.pid()), quick).await?;
     let (rounds, seconds) = if quick { (1, 2) } else { (ROUNDS, ROUND_SECONDS) };
     replicas::measure(&mut report, &bootstrap, rounds, seconds)?;
     keys::measure(&mut report, &bootstrap, rounds, seconds).await?;
+    batches::measure(&mut report, &bootstrap, rounds, seconds, quick).await?;
 
     if !quick {
         for props in SETTINGS {
@@ -145,10 +157,12 @@ struct Target {
 /// row): each row is its median round, so a noisy moment of a shared machine moves one round of
 /// every target rather than one target's only figure. Then the CPU split, then a million
 /// async sends and the memory left.
-fn measure_rows(report: &mut Report, bootstrap: &str, broker_pid: Option<u32>, quick: bool) -> Res<()> {
+async fn measure_rows(report: &mut Report, bootstrap: &str, broker_pid: Option<u32>, quick: bool) -> Res<()> {
     let (rounds, seconds) = if quick { (1, 2) } else { (ROUNDS, ROUND_SECONDS) };
     (report.rounds, report.round_seconds) = (rounds, seconds);
     let ceiling = HttpCeiling::start()?;
+    let gateway = gateway::BareGateway::start(bootstrap)?;
+    let settings = KafkaSettings::new(&Config::defaults(), bootstrap.to_owned());
     let (service, ready) = Service::start(Some(bootstrap), &[])?;
     report.startup_to_ready_ms.push(("external broker".into(), ready.as_secs_f64() * 1000.0));
     let mut targets = vec![Target {
@@ -168,6 +182,16 @@ fn measure_rows(report: &mut Report, bootstrap: &str, broker_pid: Option<u32>, q
                 send_mode: Some(send_mode),
                 url,
                 pid: service.pid(),
+            });
+            // The bare gateway creates no topic: made here.
+            let topic = format!("bench-bare-{mode}-{send_mode}-{}", std::process::id());
+            ceilings::create_topic(&settings, &topic).await?;
+            targets.push(Target {
+                target: "bare gateway",
+                mode: Some(mode),
+                send_mode: Some(send_mode),
+                url: send_url(gateway.addr, mode, send_mode, &topic),
+                pid: gateway.pid(),
             });
         }
     }
@@ -201,20 +225,26 @@ fn measure_rows(report: &mut Report, bootstrap: &str, broker_pid: Option<u32>, q
         }
         for (t, rounds) in targets.iter().zip(results) {
             let row = Row::from_rounds(t.target, t.mode, t.send_mode, c, rounds);
-            if t.mode.is_none() {
-                report.http_ceiling.push(row);
-            } else {
-                report.service.push(row);
+            match t.target {
+                "http ceiling" => report.http_ceiling.push(row),
+                "bare gateway" => report.bare_gateway.push(row),
+                _ => report.service.push(row),
             }
         }
     }
     for row in &mut report.service {
         let ceiling = report.http_ceiling.iter().find(|r| r.connections == row.connections);
         row.ratio_to_ceiling = ceiling.map(|h| row.result.requests_per_sec / h.result.requests_per_sec.max(1.0));
+        let bare = report
+            .bare_gateway
+            .iter()
+            .find(|g| g.connections == row.connections && g.mode == row.mode && g.send_mode == row.send_mode);
+        row.ratio_to_gateway = bare.map(|g| row.result.requests_per_sec / g.result.requests_per_sec.max(1.0));
     }
 
     measure_cpu_split(report, &targets, &service, broker_pid, seconds * 2)?;
     ceiling.stop();
+    gateway.stop();
 
     reset_peak(service.pid());
     let topic = format!("bench-memory-{}", std::process::id());
@@ -240,14 +270,15 @@ fn measure_cpu_split(
     for t in targets {
         let label = match (t.mode, t.send_mode) {
             (None, _) => "HTTP ceiling".to_owned(),
-            (Some(ProducerMode::Idempotent), Some(send_mode)) => format!("service, idempotent {send_mode}"),
+            (Some(ProducerMode::Idempotent), Some(send_mode)) => format!("{}, idempotent {send_mode}", t.target),
             _ => continue,
         };
-        let mut parties = vec![cpu::Party {
-            name: if t.mode.is_some() { "service" } else { "handler" },
-            pid: t.pid,
-            by_thread: t.mode.is_some(),
-        }];
+        let name = match t.target {
+            "service" => "service",
+            "bare gateway" => "gateway",
+            _ => "handler",
+        };
+        let mut parties = vec![cpu::Party { name, pid: t.pid, by_thread: t.mode.is_some() }];
         if let (Some(pid), Some(_)) = (broker_pid, t.mode) {
             parties.push(cpu::Party { name: "broker (Tansu)", pid, by_thread: false });
         }
@@ -291,6 +322,8 @@ fn save(report: &Report) -> Res<()> {
     std::fs::write(format!("target/bench/bench-{stamp}.json"), &json)?;
     std::fs::write("target/bench/latest.json", &json)?;
     std::fs::write("target/bench/latest.md", &md)?;
+    chart::draw(report, Path::new(&format!("target/bench/bench-{stamp}.svg")))?;
+    std::fs::copy(format!("target/bench/bench-{stamp}.svg"), "target/bench/latest.svg")?;
     eprintln!("bench: saved target/bench/bench-{stamp}.md and .json");
     Ok(())
 }

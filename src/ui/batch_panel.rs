@@ -1,5 +1,5 @@
-//! "Send N events": one batch through the batch core, the same one `POST /api/v1/batches`
-//! reaches; the answer counts what was sent and lists what failed.
+//! "Send N events" (on the Lab page): one batch through the batch core, the same one
+//! `POST /api/v1/batches` reaches; the answer counts what was sent and what failed.
 
 use super::fields::{RadioGroup, RadioOption, TextField};
 use crate::model::{BatchAnswer, ProducerMode, SendMode};
@@ -15,10 +15,7 @@ fn summary(answer: &BatchAnswer) -> String {
 }
 
 #[component]
-pub fn BatchPanel(
-    /// Bumped after every answer, so lists of sends refresh.
-    sends_changed: RwSignal<u32>,
-) -> impl IntoView {
+pub fn BatchPanel() -> impl IntoView {
     let action = ServerAction::<SendBatch>::new();
     let (mode, send_mode, count) =
         (RwSignal::new("idempotent".to_owned()), RwSignal::new("sync".to_owned()), RwSignal::new("100".to_owned()));
@@ -27,11 +24,6 @@ pub fn BatchPanel(
     let error = Signal::derive(move || match action.value().get() {
         Some(Err(e)) => Some(e.to_string()),
         _ => None,
-    });
-    Effect::new(move |_| {
-        if action.value().get().is_some() {
-            sends_changed.update(|n| *n += 1);
-        }
     });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -47,7 +39,7 @@ pub fn BatchPanel(
             <h2>"Send N events"</h2>
             <RadioGroup name="batch_mode" legend="Producer" value=mode options=modes/>
             <RadioGroup name="batch_send_mode" legend="Send mode" value=send_mode options=send_modes/>
-            <TextField name="count" label="Events" value=count error=error inputmode="numeric"/>
+            <TextField name="batch_count" label="Events" value=count error=error inputmode="numeric"/>
             <button type="submit" class="primary" data-testid="batch-button" disabled=move || action.pending().get()>
                 {move || if action.pending().get() { "Sending…" } else { "Send batch" }}
             </button>

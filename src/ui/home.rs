@@ -1,6 +1,5 @@
 //! The send page: the form and its result on one side, lookup and recent sends on the other.
 
-use super::batch_panel::BatchPanel;
 use super::recent_sends::RecentSends;
 use super::send_form::SendForm;
 use super::status_lookup::StatusLookup;
@@ -19,7 +18,6 @@ pub fn HomePage() -> impl IntoView {
         <div class="columns">
             <div class="column">
                 <SendForm default_topic sends_changed/>
-                <BatchPanel sends_changed/>
             </div>
             <div class="column">
                 <StatusLookup/>

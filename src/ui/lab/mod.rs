@@ -1,6 +1,7 @@
 //! The Lab page: run plain and idempotent side by side under one fault ([`form`]), watch their
 //! progress and compare what the topic holds ([`comparison`], [`results`], [`explain`]), and
-//! switch a fault on for ordinary sends ([`switch`]).
+//! switch a fault on for ordinary sends ([`switch`]); send N events in one batch
+//! ([`super::batch_panel`], here so that its code loads with this page's chunk).
 
 pub mod comparison;
 pub mod explain;
@@ -8,6 +9,7 @@ pub mod form;
 pub mod results;
 pub mod switch;
 
+use super::batch_panel::BatchPanel;
 use super::live_list::live_list;
 use super::token::AuthEpoch;
 use crate::model::{LabRunReport, LabRunState};
@@ -39,6 +41,7 @@ pub fn LabPage() -> impl IntoView {
                 })}
             </Transition>
             <FaultSwitch/>
+            <BatchPanel/>
         </div>
     }
 }
