@@ -123,23 +123,28 @@ pub async fn serve_http_ceiling(port: u16) -> Res<()> {
     Ok(())
 }
 
-/// The bare HTTP server as its own process (this binary with `--http-ceiling`), so its CPU and
-/// memory are its own and it stays up, idle, while the service rows run between its rounds.
-pub struct HttpCeiling {
+/// A ceiling as its own process (this binary with `flag <port> args...`: the bare HTTP server,
+/// the bare gateway), so its CPU and memory are its own and it stays up, idle, while the
+/// service rows run between its rounds.
+pub struct CeilingProcess {
     child: std::process::Child,
     pub addr: std::net::SocketAddr,
 }
 
-impl HttpCeiling {
-    pub fn start() -> Res<Self> {
+impl CeilingProcess {
+    pub fn start(flag: &str, args: &[&str]) -> Res<Self> {
         let port = super::service::free_port()?;
-        let child =
-            std::process::Command::new(std::env::current_exe()?).args(["--http-ceiling", &port.to_string()]).spawn()?;
-        let ceiling = HttpCeiling { child, addr: format!("127.0.0.1:{port}").parse()? };
+        let child = std::process::Command::new(std::env::current_exe()?)
+            .arg(flag)
+            .arg(port.to_string())
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .spawn()?;
+        let ceiling = CeilingProcess { child, addr: format!("127.0.0.1:{port}").parse()? };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(ceiling.addr).is_err() {
             if Instant::now() > deadline {
-                return Err("the HTTP ceiling did not listen within 10 s".into());
+                return Err(format!("{flag} did not listen within 10 s").into());
             }
             std::thread::sleep(Duration::from_millis(10));
         }

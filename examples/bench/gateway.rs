@@ -76,37 +76,3 @@ pub async fn serve(port: u16, bootstrap: &str) -> Res<()> {
     axum::serve(listener, app).await?;
     Ok(())
 }
-
-/// The bare gateway as its own process, so its CPU and memory are its own.
-pub struct BareGateway {
-    child: std::process::Child,
-    pub addr: std::net::SocketAddr,
-}
-
-impl BareGateway {
-    pub fn start(bootstrap: &str) -> Res<Self> {
-        let port = super::service::free_port()?;
-        let child = std::process::Command::new(std::env::current_exe()?)
-            .args(["--bare-gateway", &port.to_string(), bootstrap])
-            .env("RUST_LOG", "warn")
-            .spawn()?;
-        let gateway = BareGateway { child, addr: format!("127.0.0.1:{port}").parse()? };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(gateway.addr).is_err() {
-            if Instant::now() > deadline {
-                return Err("the bare gateway did not listen within 10 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(gateway)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}

@@ -30,7 +30,7 @@ mod replicas;
 mod report;
 mod service;
 
-use ceilings::HttpCeiling;
+use ceilings::CeilingProcess;
 use load::{oha, send_url, Amount, LoadResult};
 use producer_reliability::model::{ProducerMode, SendMode};
 use producer_reliability::server::config::Config;
@@ -160,8 +160,8 @@ struct Target {
 async fn measure_rows(report: &mut Report, bootstrap: &str, broker_pid: Option<u32>, quick: bool) -> Res<()> {
     let (rounds, seconds) = if quick { (1, 2) } else { (ROUNDS, ROUND_SECONDS) };
     (report.rounds, report.round_seconds) = (rounds, seconds);
-    let ceiling = HttpCeiling::start()?;
-    let gateway = gateway::BareGateway::start(bootstrap)?;
+    let ceiling = CeilingProcess::start("--http-ceiling", &[])?;
+    let gateway = CeilingProcess::start("--bare-gateway", &[bootstrap])?;
     let settings = KafkaSettings::new(&Config::defaults(), bootstrap.to_owned());
     let (service, ready) = Service::start(Some(bootstrap), &[])?;
     report.startup_to_ready_ms.push(("external broker".into(), ready.as_secs_f64() * 1000.0));
