@@ -5,21 +5,10 @@
 
 mod common;
 
-use common::{spawn_binary, start_broker, RunningBinary};
+use common::{replica, start_broker, RunningBinary};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
-
-/// A replica of the service on the shared broker.
-fn replica(bootstrap: &str, name: &str, extra: &[(&str, &str)]) -> RunningBinary {
-    let mut envs = vec![
-        ("KAFKA_BOOTSTRAP_SERVERS", bootstrap),
-        ("REPLICA_ID", name),
-        ("RUST_LOG", "warn,producer_reliability=info"),
-    ];
-    envs.extend_from_slice(extra);
-    spawn_binary(&envs)
-}
 
 async fn send_async(client: &reqwest::Client, base: &str, event: &str, topic: &str) -> String {
     let url = format!("{base}/api/v1/send?mode=idempotent&eventId={event}&sendMode=async&topic={topic}");

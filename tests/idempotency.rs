@@ -5,20 +5,10 @@
 
 mod common;
 
-use common::{read_topic, spawn_binary, start_broker, RunningBinary};
+use common::{read_topic, replica, start_broker, RunningBinary};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
-
-fn replica(bootstrap: &str, name: &str, extra: &[(&str, &str)]) -> RunningBinary {
-    let mut envs = vec![
-        ("KAFKA_BOOTSTRAP_SERVERS", bootstrap),
-        ("REPLICA_ID", name),
-        ("RUST_LOG", "warn,producer_reliability=info"),
-    ];
-    envs.extend_from_slice(extra);
-    spawn_binary(&envs)
-}
 
 /// One answer as the caller sees it: status, `Location`, `Idempotent-Replayed`, body.
 #[derive(Debug)]

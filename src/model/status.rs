@@ -1,4 +1,5 @@
 use super::record::RecordSummary;
+use super::request::SendRequest;
 use super::{ProducerMode, SendMode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -91,6 +92,22 @@ pub struct SendAccepted {
     pub topic: String,
     pub key: String,
     pub partition: Option<i32>,
+}
+
+impl SendAccepted {
+    /// The 202 of an accepted send: PENDING, with the request's own parameters.
+    pub fn pending(request_id: Uuid, req: &SendRequest) -> Self {
+        SendAccepted {
+            request_id,
+            state: DeliveryState::Pending,
+            event_id: req.event_id.clone(),
+            mode: req.mode,
+            send_mode: req.send_mode,
+            topic: req.topic.clone(),
+            key: req.key.clone(),
+            partition: req.partition,
+        }
+    }
 }
 
 /// What the send core answers: delivered (sync) or accepted (async).

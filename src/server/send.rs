@@ -164,16 +164,7 @@ impl SendService {
         // The producer holds its own copy of the value: ours goes now, not after the report.
         req.content = None;
         let Some(report) = report else {
-            return Ok(SendOutcome::Accepted(SendAccepted {
-                request_id,
-                state: DeliveryState::Pending,
-                event_id: req.event_id,
-                mode: req.mode,
-                send_mode: req.send_mode,
-                topic: req.topic,
-                key: req.key,
-                partition: req.partition,
-            }));
+            return Ok(SendOutcome::Accepted(SendAccepted::pending(request_id, &req)));
         };
         let (partition, offset) = self.await_report(&req.topic, report).await?;
         Ok(SendOutcome::Delivered(SendReceipt {

@@ -145,6 +145,17 @@ pub struct RunningBinary {
     stderr: std::thread::JoinHandle<String>,
 }
 
+/// A replica of the service on the shared broker.
+pub fn replica(bootstrap: &str, name: &str, extra: &[(&str, &str)]) -> RunningBinary {
+    let mut envs = vec![
+        ("KAFKA_BOOTSTRAP_SERVERS", bootstrap),
+        ("REPLICA_ID", name),
+        ("RUST_LOG", "warn,producer_reliability=info"),
+    ];
+    envs.extend_from_slice(extra);
+    spawn_binary(&envs)
+}
+
 /// Starts the binary on a free port with `envs`, and waits until its log says it listens.
 pub fn spawn_binary(envs: &[(&str, &str)]) -> RunningBinary {
     use std::io::{BufRead, BufReader, Read};

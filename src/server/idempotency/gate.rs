@@ -238,16 +238,7 @@ impl IdempotencyGate {
 /// The answer the first request would have given, from its status.
 fn answer_from_status(status: &SendStatus, req: &SendRequest) -> Result<SendOutcome, AppError> {
     match (req.send_mode, status.state) {
-        (SendMode::Async, _) => Ok(SendOutcome::Accepted(SendAccepted {
-            request_id: status.request_id,
-            state: DeliveryState::Pending,
-            event_id: req.event_id.clone(),
-            mode: req.mode,
-            send_mode: req.send_mode,
-            topic: req.topic.clone(),
-            key: req.key.clone(),
-            partition: req.partition,
-        })),
+        (SendMode::Async, _) => Ok(SendOutcome::Accepted(SendAccepted::pending(status.request_id, req))),
         (SendMode::Sync, DeliveryState::Ok) => Ok(SendOutcome::Delivered(SendReceipt {
             request_id: status.request_id,
             event_id: req.event_id.clone(),

@@ -37,11 +37,8 @@ impl KeyLog for LocalKeyLog {
     fn claim<'a>(&'a self, key: &'a str, claim: KeyClaim) -> BoxFuture<'a, Result<Claimed, AppError>> {
         let id = claim.request_id;
         self.table.apply_claim(key, claim, self.offset());
-        let result = match self.table.get(key) {
-            Some(entry) if entry.claim.request_id == id => Ok(Claimed::Won),
-            Some(entry) => Ok(Claimed::Lost(Box::new(entry))),
-            None => Err(AppError::internal("the key's claim vanished as it was made")),
-        };
+        let result =
+            self.table.verdict(key, id).ok_or_else(|| AppError::internal("the key's claim vanished as it was made"));
         async move { result }.boxed()
     }
 

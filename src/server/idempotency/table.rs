@@ -3,7 +3,7 @@
 //! order, so every replica names the same winner. Entries expire a TTL after the key was first
 //! claimed; the table is bounded (expired entries go first, then the oldest answered ones).
 
-use super::{now_ms, KeyClaim, KeyEntry, RecordedAnswer};
+use super::{now_ms, Claimed, KeyClaim, KeyEntry, RecordedAnswer};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -35,6 +35,18 @@ impl KeyTable {
     pub fn get(&self, key: &str) -> Option<KeyEntry> {
         let now = now_ms();
         self.entries.lock().get(key).filter(|e| self.live(e, now)).cloned()
+    }
+
+    /// Whether the claim with `request_id` is the key's winning one: `Won`, `Lost` with the
+    /// entry that won, or `None` when the key has no entry.
+    pub fn verdict(&self, key: &str, request_id: Uuid) -> Option<Claimed> {
+        self.get(key).map(|entry| {
+            if entry.claim.request_id == request_id {
+                Claimed::Won
+            } else {
+                Claimed::Lost(Box::new(entry))
+            }
+        })
     }
 
     pub fn len(&self) -> usize {

@@ -86,6 +86,11 @@ impl ClientContext for ReportingContext {
 
     fn stats(&self, statistics: Statistics) {
         self.sinks.reports.metrics().record_stats(self.mode, &statistics);
+        // The watch is for an idempotent producer's id; a plain one has none (and reports every
+        // 5 s, so a slow broker would read as a stall).
+        if self.mode != ProducerMode::Idempotent {
+            return;
+        }
         let Some(eos) = &statistics.eos else { return };
         let sample = Sample {
             at: Instant::now(),

@@ -74,11 +74,7 @@ impl KeyLog for SharedKeyLog {
                 self.release(key, id);
                 return Err(unavailable("the log was not read back to the claim in time"));
             }
-            match self.view.keys.get(key) {
-                Some(entry) if entry.claim.request_id == id => Ok(Claimed::Won),
-                Some(entry) => Ok(Claimed::Lost(Box::new(entry))),
-                None => Err(unavailable("the claim was not found where it was written")),
-            }
+            self.view.keys.verdict(key, id).ok_or_else(|| unavailable("the claim was not found where it was written"))
         }
         .boxed()
     }
