@@ -105,6 +105,13 @@ async fn each_event_sent_twice_through_two_replicas_is_written_once() {
     for (event, key) in &records {
         assert_eq!(format!("K{}", key.trim_start_matches("key-")), *event, "the record carries its key");
     }
+    // One caller at a time: claims are read back at once, not after the follower's next fetch.
+    let metrics = client.get(format!("{}/metrics", a.base())).send().await.expect("metrics").text().await;
+    let read_back = metrics
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("state_claims_read_back_total ").and_then(|v| v.trim().parse::<u64>().ok()));
+    assert!(read_back.is_some_and(|n| n > 0), "claims decided by a read-back: {read_back:?}");
     stop(vec![a, b]).await;
     broker.stop().await;
 }

@@ -70,9 +70,13 @@ impl Service {
         Self::start_bin(SERVICE_BIN, bootstrap, extra_env)
     }
 
-    /// The same, for another build of the service.
+    /// The same, for another build of the service. Each service gets a state topic of its own
+    /// (unless `extra_env` names one), as with the embedded default, where every process has its
+    /// own broker: on Tansu's in-memory engine a topic costs every fetch more as it grows, and a
+    /// row must not pay for the rows before it.
     pub fn start_bin(bin: &str, bootstrap: Option<&str>, extra_env: &[(&str, &str)]) -> Res<(Self, Duration)> {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+        let port = free_port()?;
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
         let mut cmd = Command::new(bin);
         cmd.env("LEPTOS_SITE_ADDR", addr.to_string())
             .env("LEPTOS_SITE_ROOT", "target/site")
@@ -80,7 +84,8 @@ impl Service {
             .env_remove("KAFKA_BOOTSTRAP_SERVERS")
             .env_remove("KAFKA_PROPERTIES")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::inherit())
+            .env("STATE_TOPIC", format!("bench-state-{}-{port}", std::process::id()));
         if let Some(b) = bootstrap {
             cmd.env("KAFKA_BOOTSTRAP_SERVERS", b);
         }

@@ -129,7 +129,8 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=5000))]
     pub state_fetch_wait_ms: u32,
 
-    /// `linger.ms` of the state topic's own producer.
+    /// The least time between two bulks of statuses while the replica is busy (a quiet
+    /// replica writes each change at once).
     #[arg(long, env = "STATE_LINGER_MS", value_name = "STATE_LINGER_MS", default_value_t = 1)]
     pub state_linger_ms: u32,
 

@@ -49,6 +49,16 @@ impl KeyTable {
         })
     }
 
+    /// A table of its own holding only `key`'s entry as it stands (a claimer replays what it
+    /// read of the log onto it, leaving this one to the follower).
+    pub fn scratch_for(&self, key: &str) -> KeyTable {
+        let scratch = KeyTable { entries: Mutex::new(HashMap::new()), changed: Notify::new(), ..*self };
+        if let Some(entry) = self.entries.lock().get(key) {
+            scratch.entries.lock().insert(key.to_owned(), entry.clone());
+        }
+        scratch
+    }
+
     pub fn len(&self) -> usize {
         self.entries.lock().len()
     }
@@ -210,6 +220,48 @@ mod tests {
         let fresh = claim("b", None);
         table.apply_claim("old", fresh.clone(), 3);
         assert_eq!(table.get("old").map(|e| e.claim.request_id), Some(fresh.request_id));
+    }
+
+    /// A claimer copies the key's entry as the follower left it (at some point at or after where
+    /// it read from) and replays the log from there: records the copy already holds change
+    /// nothing, so every copy reaches the verdict of the whole log.
+    #[test]
+    fn replaying_the_log_onto_a_copy_taken_at_any_point_gives_one_verdict() {
+        let (a, b, c) = (claim("a", None), claim("b", None), claim("c", None));
+        enum Step {
+            Claim(KeyClaim),
+            Release(Uuid),
+            Answer(KeyClaim),
+        }
+        let log = [
+            Step::Claim(a.clone()),
+            Step::Release(a.request_id),
+            Step::Claim(b.clone()),
+            Step::Answer(b.clone()),
+            Step::Claim(c.clone()),
+        ];
+        let apply = |table: &KeyTable, steps: &[Step]| {
+            for (offset, step) in steps.iter().enumerate() {
+                match step {
+                    Step::Claim(k) => table.apply_claim("k", k.clone(), offset as i64),
+                    Step::Release(id) => table.apply_release("k", *id),
+                    Step::Answer(k) => table.apply_answer("k", k, failed(), offset as i64),
+                }
+            }
+        };
+        for copied_at in 0..=log.len() {
+            let follower = KeyTable::new(Duration::from_secs(60), 10);
+            apply(&follower, &log[..copied_at]);
+            let scratch = follower.scratch_for("k");
+            apply(&scratch, &log);
+            let verdict = scratch.verdict("k", c.request_id);
+            let winner = match verdict {
+                Some(Claimed::Lost(entry)) => entry.claim.request_id,
+                other => panic!("copied after {copied_at} records: {other:?}"),
+            };
+            assert_eq!(winner, b.request_id, "copied after {copied_at} records");
+            assert!(scratch.get("k").is_some_and(|e| e.answer.is_some()), "the answer is kept");
+        }
     }
 
     #[test]

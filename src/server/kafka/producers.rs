@@ -150,6 +150,15 @@ impl ProducerContext for ReportingContext {
                         let trouble = Trouble::Stalled { mode: self.mode, producer: self.producer, cause };
                         let _ = self.sinks.raise(trouble);
                     }
+                    // Timed out while the broker kept refusing this producer's id or sequence
+                    // (it restarted empty after the id was issued): librdkafka retries such a
+                    // record until it times out, and every record after it; renew the producer.
+                    Some(RDKafkaErrorCode::MessageTimedOut) if self.mode == ProducerMode::Idempotent => {
+                        if let Some(cause) = self.health.refusal() {
+                            let _ =
+                                self.sinks.raise(Trouble::Stalled { mode: self.mode, producer: self.producer, cause });
+                        }
+                    }
                     // The broker lost the topic (deleted, or the broker restarted empty): the
                     // topic is created again and the record sent once more.
                     Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {

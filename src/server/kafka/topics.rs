@@ -112,8 +112,7 @@ impl TopicRegistry {
         let bootstrap = self.bootstrap.clone();
         let name = topic.to_owned();
         blocking(move || {
-            let md =
-                admin.inner().fetch_metadata(Some(&name), ADMIN_TIMEOUT).map_err(|e| unreachable(&bootstrap, &e))?;
+            let md = metadata_within(&admin, &name).map_err(|e| unreachable(&bootstrap, &e))?;
             let Some(t) = md.topics().iter().find(|t| t.name() == name) else {
                 return Ok(None);
             };
@@ -217,6 +216,35 @@ impl TopicCatalog for TopicRegistry {
 
 fn unreachable(bootstrap: &str, error: &KafkaError) -> AppError {
     AppError::Unavailable { message: format!("Kafka at {bootstrap} did not answer: {error}") }
+}
+
+/// One topic's metadata within [`ADMIN_TIMEOUT`], asked again every [`PROBE_TIMEOUT`]: a
+/// request the broker took with it when it died is never answered, and the callers waiting
+/// behind the topic's creation must not wait for it to time out.
+fn metadata_within(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+) -> Result<rdkafka::metadata::Metadata, KafkaError> {
+    let deadline = std::time::Instant::now() + ADMIN_TIMEOUT;
+    loop {
+        match admin.inner().fetch_metadata(Some(topic), PROBE_TIMEOUT) {
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && matches!(
+                        e.rdkafka_error_code(),
+                        Some(
+                            RDKafkaErrorCode::OperationTimedOut
+                                | RDKafkaErrorCode::RequestTimedOut
+                                | RDKafkaErrorCode::BrokerTransportFailure
+                                | RDKafkaErrorCode::AllBrokersDown
+                        )
+                    ) =>
+            {
+                tracing::debug!(topic, error = %e, "metadata request unanswered; asking again");
+            }
+            other => return other,
+        }
+    }
 }
 
 /// librdkafka's metadata calls block: keep them off the async workers.

@@ -126,25 +126,21 @@ pub fn follow(consumer: BaseConsumer, view: Arc<StateView>, progress: Arc<Progre
 }
 
 fn apply(message: &BorrowedMessage<'_>, view: &StateView, progress: &Progress) {
-    match message.payload() {
-        // A tombstone: the entry of this key ends.
-        None => {
-            if let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) {
-                view.forget(key);
-            }
-        }
-        Some(value) => match StateRecord::decode(value) {
-            Some(record) => {
-                let ts = message.timestamp().to_millis().unwrap_or_default();
-                view.apply(record, ts, message.offset());
-                let delay = (now_ms() - ts).max(0);
-                progress.last_delay_ms.store(delay, Ordering::Relaxed);
-                if ts >= progress.started_ms {
-                    progress.lag.observe(delay as f64 / 1000.0);
-                }
-            }
+    // This replica's own bulks of statuses are in its view already: not even decoded.
+    let own = message.key().is_some_and(|k| k.starts_with(view.own_bulks.as_bytes()));
+    // A tombstone (this version writes none) has nothing to apply.
+    if let Some(value) = message.payload() {
+        let ts = message.timestamp().to_millis().unwrap_or_default();
+        match (!own).then(|| StateRecord::decode(value)).flatten() {
+            Some(record) => view.apply(record, ts, message.offset()),
+            None if own => {}
             None => tracing::debug!(offset = message.offset(), "state topic: a record this version does not read"),
-        },
+        }
+        let delay = (now_ms() - ts).max(0);
+        progress.last_delay_ms.store(delay, Ordering::Relaxed);
+        if ts >= progress.started_ms {
+            progress.lag.observe(delay as f64 / 1000.0);
+        }
     }
     if let Some(slot) = usize::try_from(message.partition()).ok().and_then(|p| progress.positions.get(p)) {
         slot.store(message.offset(), Ordering::Release);

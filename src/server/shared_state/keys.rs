@@ -1,13 +1,17 @@
 //! The idempotency keys' log: the state topic. A claim is a record keyed by the scoped key (so
 //! every record of a key shares a partition) written and then read back: every replica applies
 //! the same records in the same order, so the first claim of a key in the log wins everywhere.
+//! The read-back does not wait for the follower: the [`ClaimReader`] reads the key's records
+//! between where the follower stands and the claim, and they are replayed onto a copy of the
+//! key's entry (whichever of the two gets there first decides).
 //! Answers and releases go the same way; this replica also applies its own answers at once, so
 //! a repeat that reaches it is answered without waiting for the follower.
 
 use super::catch_up::CatchUp;
+use super::claim_reader::ClaimReader;
 use super::follower::Progress;
-use super::record::{KeyAnswerRecord, KeyClaimRecord, KeyReleaseRecord, StateRecord};
-use super::view::{now_ms, StateView};
+use super::record::{key_record_key, KeyAnswerRecord, KeyClaimRecord, KeyReleaseRecord, StateRecord};
+use super::view::{apply_to_keys, now_ms, StateView};
 use super::writer::StateWriter;
 use crate::error::AppError;
 use crate::server::idempotency::{Claimed, KeyClaim, KeyEntry, KeyLog, RecordedAnswer};
@@ -27,6 +31,7 @@ pub struct SharedKeyLog {
     pub(super) catch_up: Arc<CatchUp>,
     /// How long [`KeyLog::settle`] may wait for the view to catch up.
     pub(super) catch_up_bound: Duration,
+    pub(super) reader: Arc<ClaimReader>,
 }
 
 fn unavailable(why: &str) -> AppError {
@@ -52,6 +57,30 @@ impl SharedKeyLog {
     }
 }
 
+impl SharedKeyLog {
+    /// The verdict on the claim at `at`, from the key's entry as the follower left it and the
+    /// key's records read from there to the claim (`None` when they could not be read: the
+    /// follower decides then). Every record the follower had not applied when the entry was
+    /// copied is replayed; replaying one it had applied since changes nothing (a claim, answer or
+    /// release acts only on the claim it names).
+    async fn read_back(&self, key: &str, id: Uuid, at: (i32, i64)) -> Option<Option<Claimed>> {
+        let (partition, claim_offset) = at;
+        // Where the follower stands first, then the entry: the copy holds at least that much.
+        let applied = self.progress.position(partition);
+        let scratch = self.view.keys.scratch_for(key);
+        let records = self.reader.read(partition, applied + 1, claim_offset, key_record_key(key)).await?;
+        // This claim must be where its acknowledgement put it (else the follower decides).
+        let (_, last) = records.last().filter(|(offset, _)| *offset == claim_offset)?;
+        if !matches!(last, StateRecord::Claim(c) if c.claim.request_id == id) {
+            return None;
+        }
+        for (offset, record) in records {
+            apply_to_keys(&scratch, record, offset);
+        }
+        Some(scratch.verdict(key, id))
+    }
+}
+
 impl KeyLog for SharedKeyLog {
     fn lookup(&self, key: &str) -> Option<KeyEntry> {
         self.view.keys.get(key)
@@ -70,11 +99,22 @@ impl KeyLog for SharedKeyLog {
             let id = claim.request_id;
             let record = StateRecord::Claim(KeyClaimRecord { key: key.to_owned(), claim });
             let at = self.write_acked(&record).await.map_err(|why| unavailable(&why))?;
-            if !self.progress.wait_until(&[at], self.bound).await {
+            let read_back = self.read_back(key, id, at);
+            let target = [at];
+            let followed = self.progress.wait_until(&target, self.bound);
+            tokio::pin!(read_back, followed);
+            let verdict = tokio::select! {
+                Some(verdict) = &mut read_back => {
+                    self.reader.decided.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Some(verdict)
+                }
+                reached = &mut followed => reached.then(|| self.view.keys.verdict(key, id)),
+            };
+            let Some(verdict) = verdict else {
                 self.release(key, id);
                 return Err(unavailable("the log was not read back to the claim in time"));
-            }
-            self.view.keys.verdict(key, id).ok_or_else(|| unavailable("the claim was not found where it was written"))
+            };
+            verdict.ok_or_else(|| unavailable("the claim was not found where it was written"))
         }
         .boxed()
     }

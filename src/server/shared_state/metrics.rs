@@ -22,11 +22,21 @@ impl ScrapeSource for SharedStatusTable {
             ("state_records_written", "Records the state topic acknowledged", writer.written.load(Ordering::Relaxed)),
             ("state_write_errors", "State records refused or failed", writer.failed.load(Ordering::Relaxed)),
             (
+                "state_status_changes_written",
+                "Status changes handed to the state topic, many to a record",
+                self.changes_written(),
+            ),
+            (
                 "state_records_applied",
                 "State records applied to the view",
                 self.progress().applied.load(Ordering::Relaxed),
             ),
             ("state_catch_up_rounds", "Catch-up rounds (markers written and read back)", self.catch_up_rounds()),
+            (
+                "state_claims_read_back",
+                "Idempotency claims decided by reading the log back at once, before the follower",
+                self.claims_read_back(),
+            ),
             (
                 "status_unknown",
                 "PENDING statuses turned UNKNOWN: their replica stopped first",

@@ -1,5 +1,6 @@
-//! Statuses kept in Kafka, shared by every replica: each status change is a record of the state
-//! topic ([`record`]), written by the service's own idempotent producer ([`writer`]); every
+//! Statuses kept in Kafka, shared by every replica: status changes are records of the state
+//! topic ([`record`]), many to a record ([`status_log`]), written by the service's own
+//! idempotent producer ([`writer`]); every
 //! replica follows the topic from its beginning into a bounded local view ([`follower`],
 //! [`view`]), catches up before it answers "unknown id" ([`catch_up`]), and announces itself
 //! with heartbeats so the others can tell when its PENDING sends can no longer be reported
@@ -8,11 +9,13 @@
 //! Redpanda, MSK or Tansu.
 
 pub mod catch_up;
+mod claim_reader;
 pub mod follower;
 mod keys;
 mod metrics;
 pub mod record;
 pub mod replicas;
+mod status_log;
 mod table;
 pub mod view;
 pub mod writer;

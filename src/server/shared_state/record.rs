@@ -1,6 +1,7 @@
 //! The records of the state topic: what each kind holds, how it is keyed, and which partition a
 //! key lives in. JSON values, so any Kafka tool can read the topic; keys chosen so that
-//! compaction keeps one record per status, per replica, per marker and per idempotency key.
+//! compaction keeps one record per replica, per marker and per idempotency key, and every bulk
+//! of statuses (each has a key of its own: the age rule ends them).
 
 use crate::model::{DeliveryState, ProducerMode, RecordSummary, SendMode, SendStatus};
 use crate::server::idempotency::{KeyClaim, RecordedAnswer};
@@ -11,8 +12,9 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum StateRecord {
-    /// A send's status, keyed by its request id.
-    Status(StatusRecord),
+    /// Status changes of one replica's sends, in the order they happened, keyed
+    /// `statuses/<replica>/<sequence>` (see `status_log`).
+    Statuses(StatusBulk),
     /// A replica is alive (or, with `stopped`, left cleanly), keyed `replica/<id>`.
     Heartbeat(Heartbeat),
     /// A point in one partition a replica reads up to, to know it saw everything before it.
@@ -49,6 +51,27 @@ pub struct KeyReleaseRecord {
     pub request_id: Uuid,
 }
 
+/// One replica's status changes, written as one record: every change in `statuses` in order,
+/// then the sends in `forgotten` end (refused before they were sent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusBulk {
+    /// The replica that accepted these sends.
+    pub replica: String,
+    /// This replica's bulks are numbered from 1.
+    pub sequence: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statuses: Vec<StatusRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forgotten: Vec<Uuid>,
+}
+
+/// Where one replica's bulks of statuses go: one partition, so that they are read in the order
+/// they were written; each under a key of its own.
+pub fn status_bulk_prefix(replica: &str) -> String {
+    format!("statuses/{replica}/")
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusRecord {
@@ -69,15 +92,13 @@ pub struct StatusRecord {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
-    /// The replica that accepted the send.
-    pub replica: String,
     /// The caller's own record: its value's size and headers (written with the PENDING status).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<RecordSummary>,
 }
 
 impl StatusRecord {
-    pub fn of(status: &SendStatus, replica: &str) -> Self {
+    pub fn of(status: &SendStatus) -> Self {
         Self {
             request_id: status.request_id,
             state: status.state,
@@ -90,12 +111,12 @@ impl StatusRecord {
             offset: status.offset,
             error: status.error.clone(),
             latency_ms: status.latency_ms,
-            replica: replica.to_owned(),
             record: status.record.clone(),
         }
     }
 
-    pub fn into_status(self) -> SendStatus {
+    /// The status, as accepted by `replica`.
+    pub fn into_status(self, replica: &str) -> SendStatus {
         SendStatus {
             request_id: self.request_id,
             state: self.state,
@@ -108,7 +129,7 @@ impl StatusRecord {
             offset: self.offset,
             error: self.error,
             latency_ms: self.latency_ms,
-            replica: Some(self.replica),
+            replica: Some(replica.to_owned()),
             record: self.record,
         }
     }
@@ -135,7 +156,7 @@ impl StateRecord {
     /// The record's key: what compaction keeps one record of.
     pub fn key(&self) -> String {
         match self {
-            StateRecord::Status(s) => s.request_id.to_string(),
+            StateRecord::Statuses(b) => format!("{}{}", status_bulk_prefix(&b.replica), b.sequence),
             StateRecord::Heartbeat(h) => format!("replica/{}", h.replica),
             StateRecord::Marker(m) => format!("marker/{}", m.replica),
             StateRecord::Claim(c) => key_record_key(&c.key),
@@ -206,6 +227,36 @@ mod tests {
         assert_eq!(StateRecord::decode(json.as_bytes()), Some(beat.clone()));
         assert_eq!(beat.key(), "replica/r1");
         assert_eq!(StateRecord::decode(br#"{"kind":"from-the-future"}"#), None);
+    }
+
+    #[test]
+    fn a_bulk_of_statuses_round_trips_under_a_key_of_its_own() {
+        let status = StatusRecord {
+            request_id: Uuid::new_v4(),
+            state: DeliveryState::Ok,
+            event_id: "e1".into(),
+            mode: ProducerMode::Idempotent,
+            send_mode: SendMode::Async,
+            topic: "t".into(),
+            key: None,
+            partition: Some(1),
+            offset: Some(7),
+            error: None,
+            latency_ms: Some(1.5),
+            record: None,
+        };
+        let gone = Uuid::new_v4();
+        let bulk = StateRecord::Statuses(StatusBulk {
+            replica: "r1".into(),
+            sequence: 3,
+            statuses: vec![status.clone()],
+            forgotten: vec![gone],
+        });
+        assert_eq!(bulk.key(), "statuses/r1/3");
+        assert!(bulk.key().starts_with(&status_bulk_prefix("r1")));
+        assert_eq!(StateRecord::decode(&bulk.encode()), Some(bulk));
+        let read = status.into_status("r1");
+        assert_eq!((read.replica.as_deref(), read.key.as_str(), read.offset), (Some("r1"), "e1", Some(7)));
     }
 
     /// The vectors of Kafka's own `UtilsTest.testMurmur2`.

@@ -1,9 +1,11 @@
 //! The status table every replica shares: the send core's [`StatusTable`] over the state topic.
 
 use super::catch_up::CatchUp;
+use super::claim_reader::{reader_consumer, ClaimReader};
 use super::follower::{consumer, Following, Progress};
 use super::keys::SharedKeyLog;
 use super::record::{Heartbeat, StateRecord, StatusRecord};
+use super::status_log::StatusLog;
 use super::view::StateView;
 use super::writer::StateWriter;
 use crate::error::AppError;
@@ -56,6 +58,8 @@ pub struct SharedStatusTable {
     topics: Arc<TopicRegistry>,
     view: Arc<StateView>,
     writer: Arc<StateWriter>,
+    /// This replica's status changes, written in bulk.
+    statuses: Arc<StatusLog>,
     progress: Arc<Progress>,
     catch_up: Arc<CatchUp>,
     /// `None` once the view was rebuilt from the topic; else why not yet.
@@ -63,6 +67,8 @@ pub struct SharedStatusTable {
     /// The topic exists: statuses can be written (while the view is still being rebuilt too).
     writable: std::sync::atomic::AtomicBool,
     following: Arc<Following>,
+    /// Reads claims back without waiting for the follower.
+    claims: Arc<ClaimReader>,
     /// How the follower's consumer reaches the cluster.
     follower: FollowerRoute,
     tasks: Shutdown,
@@ -80,7 +86,13 @@ impl SharedStatusTable {
         settings: StateSettings,
         shutdown: &Shutdown,
     ) -> Result<Arc<Self>, rdkafka::error::KafkaError> {
-        let writer = Arc::new(StateWriter::new(kafka, &settings.topic, settings.partitions, settings.linger_ms)?);
+        let writer = Arc::new(StateWriter::new(kafka, &settings.topic, settings.partitions)?);
+        let statuses = Arc::new(StatusLog::new(
+            writer.clone(),
+            &settings.replica,
+            Duration::from_millis(settings.linger_ms.into()),
+        ));
+        shutdown.spawn(statuses.clone().run(shutdown.token()));
         let (ready_tx, not_ready) = watch::channel(Some(format!(
             "reading the statuses of every replica from the state topic '{}'",
             settings.topic
@@ -94,9 +106,11 @@ impl SharedStatusTable {
             progress: Arc::new(Progress::new(settings.partitions)),
             catch_up: Arc::new(CatchUp::default()),
             writer,
+            statuses,
             not_ready,
             writable: std::sync::atomic::AtomicBool::new(false),
             following: Arc::new(Following::new(shutdown.token())),
+            claims: Arc::new(ClaimReader::new(&settings.topic, shutdown.token())),
             follower,
             tasks: shutdown.clone(),
             unknown_marked: AtomicU64::new(0),
@@ -170,6 +184,8 @@ impl SharedStatusTable {
         self.tasks.spawn(async move {
             let _ = ended.await;
         });
+        let reader = reader_consumer(&self.follower.kafka).map_err(|e| format!("cannot read claims back: {e}"))?;
+        self.claims.start(reader).map_err(|e| format!("cannot start reading claims back: {e}"))?;
         Ok(())
     }
 
@@ -199,9 +215,10 @@ impl SharedStatusTable {
         }
     }
 
-    /// At shutdown, once the producers are flushed: says this replica stopped, and waits for
-    /// every state write (bounded).
+    /// At shutdown, once the producers are flushed: writes the last statuses, says this replica
+    /// stopped, and waits for every state write (bounded).
     pub fn finish(&self, timeout: Duration) -> i32 {
+        self.statuses.write_open();
         self.beat(true);
         self.writer.flush(timeout)
     }
@@ -216,6 +233,7 @@ impl SharedStatusTable {
             bound: self.settings.write_timeout,
             catch_up: self.catch_up.clone(),
             catch_up_bound: self.settings.catch_up,
+            reader: self.claims.clone(),
         }
     }
 
@@ -247,13 +265,22 @@ impl SharedStatusTable {
         self.view.replicas.alive(super::view::now_ms()).len()
     }
 
+    /// Idempotency claims decided by reading the log back at once.
+    pub fn claims_read_back(&self) -> u64 {
+        self.claims.decided.load(Ordering::Relaxed)
+    }
+
     pub fn catch_up_rounds(&self) -> u64 {
         self.catch_up.rounds.load(Ordering::Relaxed)
     }
 
+    /// Status changes handed to the state topic (many to a record).
+    pub fn changes_written(&self) -> u64 {
+        self.statuses.changes_written.load(Ordering::Relaxed)
+    }
+
     fn write_status(&self, status: &SendStatus, want_ack: bool) -> StateAck {
-        let record = StateRecord::Status(StatusRecord::of(status, &self.settings.replica));
-        self.writer.write(&record, None, want_ack).map_or_else(StateAck::done, StateAck::pending)
+        self.statuses.push(StatusRecord::of(status), want_ack).map_or_else(StateAck::done, StateAck::pending)
     }
 }
 
@@ -303,10 +330,10 @@ impl StatusTable for SharedStatusTable {
         }
     }
 
-    /// Forgets it here and ends its entry in the topic (a tombstone after whatever was written).
+    /// Forgets it here and in every view (after whatever was written of it).
     fn abandon(&self, id: &Uuid) {
         self.view.store.remove(id);
-        self.writer.delete(&id.to_string());
+        self.statuses.forget(*id);
     }
 
     fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Option<SendStatus>> {
@@ -354,9 +381,10 @@ impl StatusTable for SharedStatusTable {
 
     fn broker_back(&self) -> BoxFuture<'_, ()> {
         async move {
-            let (writer, following) = (self.writer.clone(), self.following.clone());
+            let (writer, following, claims) = (self.writer.clone(), self.following.clone(), self.claims.clone());
             let _ = tokio::task::spawn_blocking(move || {
                 following.stop();
+                claims.stop();
                 writer.renew();
             })
             .await;

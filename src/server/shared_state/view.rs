@@ -2,7 +2,7 @@
 //! the bounded status store, and the replicas' heartbeats. Statuses whose replica stopped
 //! before their delivery report read `UNKNOWN`.
 
-use super::record::StateRecord;
+use super::record::{status_bulk_prefix, StateRecord};
 use super::replicas::ReplicaTable;
 use crate::model::{DeliveryState, SendStatus};
 use crate::server::idempotency::KeyTable;
@@ -17,6 +17,8 @@ pub struct StateView {
     pub replicas: ReplicaTable,
     /// This replica's id: its own PENDING sends are never judged by a lease.
     pub me: Arc<str>,
+    /// The key prefix of this replica's own bulks of statuses (the follower skips them).
+    pub own_bulks: String,
     /// Replicas whose PENDING statuses were already turned UNKNOWN.
     swept: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
@@ -31,7 +33,14 @@ pub fn unknown_reason(replica: &str) -> String {
 
 impl StateView {
     pub fn new(store: Arc<StatusStore>, keys: Arc<KeyTable>, me: &str) -> Self {
-        Self { store, keys, replicas: ReplicaTable::default(), me: Arc::from(me), swept: Default::default() }
+        Self {
+            store,
+            keys,
+            replicas: ReplicaTable::default(),
+            me: Arc::from(me),
+            own_bulks: status_bulk_prefix(me),
+            swept: Default::default(),
+        }
     }
 
     /// Applies one record of the topic; `ts_ms` is its timestamp, `offset` where it sits in its
@@ -41,24 +50,20 @@ impl StateView {
             // This replica's own changes are in the view already, applied as they happened (and
             // one it abandoned must not come back). A restarted replica has a new id: what its
             // earlier run wrote is rebuilt from here like any other replica's.
-            StateRecord::Status(status) => {
-                if *status.replica != *self.me {
-                    self.store.upsert(status.into_status());
+            StateRecord::Statuses(bulk) => {
+                if *bulk.replica != *self.me {
+                    for status in bulk.statuses {
+                        self.store.upsert(status.into_status(&bulk.replica));
+                    }
+                    for id in &bulk.forgotten {
+                        self.store.remove(id);
+                    }
                 }
             }
             StateRecord::Heartbeat(beat) => self.replicas.beat(&beat, ts_ms),
             StateRecord::Marker(_) => {}
             // Claims are applied from the log, this replica's own too: the log's order decides.
-            StateRecord::Claim(c) => self.keys.apply_claim(&c.key, c.claim, offset),
-            StateRecord::Answer(a) => self.keys.apply_answer(&a.key, &a.claim, a.answer, offset),
-            StateRecord::Release(r) => self.keys.apply_release(&r.key, r.request_id),
-        }
-    }
-
-    /// A tombstone: a status that ends (a send refused before it was sent).
-    pub fn forget(&self, key: &str) {
-        if let Ok(id) = Uuid::parse_str(key) {
-            self.store.remove(&id);
+            key_record => apply_to_keys(&self.keys, key_record, offset),
         }
     }
 
@@ -101,7 +106,83 @@ impl StateView {
     }
 }
 
+/// Applies a record about an idempotency key (a claim, an answer, a release) found at `offset`;
+/// any other record is left alone.
+pub fn apply_to_keys(keys: &KeyTable, record: StateRecord, offset: i64) {
+    match record {
+        StateRecord::Claim(c) => keys.apply_claim(&c.key, c.claim, offset),
+        StateRecord::Answer(a) => keys.apply_answer(&a.key, &a.claim, a.answer, offset),
+        StateRecord::Release(r) => keys.apply_release(&r.key, r.request_id),
+        StateRecord::Statuses(_) | StateRecord::Heartbeat(_) | StateRecord::Marker(_) => {}
+    }
+}
+
 /// Wall-clock milliseconds since the epoch (record timestamps are in the same unit).
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ProducerMode, SendMode};
+    use crate::server::shared_state::record::{StatusBulk, StatusRecord};
+    use std::time::Duration;
+
+    fn view(me: &str) -> StateView {
+        let store = Arc::new(StatusStore::new(100, Duration::from_secs(60)));
+        StateView::new(store, Arc::new(KeyTable::new(Duration::from_secs(60), 100)), me)
+    }
+
+    fn change(id: Uuid, state: DeliveryState) -> StatusRecord {
+        StatusRecord {
+            request_id: id,
+            state,
+            event_id: "e".into(),
+            mode: ProducerMode::Plain,
+            send_mode: SendMode::Async,
+            topic: "t".into(),
+            key: None,
+            partition: (state == DeliveryState::Ok).then_some(0),
+            offset: (state == DeliveryState::Ok).then_some(9),
+            error: None,
+            latency_ms: None,
+            record: None,
+        }
+    }
+
+    #[test]
+    fn another_replicas_bulk_applies_in_order_and_forgets_last() {
+        let view = view("me");
+        let (sent, refused) = (Uuid::new_v4(), Uuid::new_v4());
+        let bulk = StatusBulk {
+            replica: "other".into(),
+            sequence: 1,
+            statuses: vec![
+                change(sent, DeliveryState::Pending),
+                change(refused, DeliveryState::Pending),
+                change(sent, DeliveryState::Ok),
+            ],
+            forgotten: vec![refused],
+        };
+        view.apply(StateRecord::Statuses(bulk), now_ms(), 0);
+        let read = view.read(&sent).expect("applied");
+        assert_eq!((read.state, read.offset, read.replica.as_deref()), (DeliveryState::Ok, Some(9), Some("other")));
+        assert!(view.read(&refused).is_none());
+    }
+
+    #[test]
+    fn its_own_bulks_are_not_applied_again() {
+        let view = view("me");
+        let id = Uuid::new_v4();
+        let bulk = StatusBulk {
+            replica: "me".into(),
+            sequence: 1,
+            statuses: vec![change(id, DeliveryState::Pending)],
+            forgotten: vec![],
+        };
+        assert_eq!(view.own_bulks, "statuses/me/");
+        view.apply(StateRecord::Statuses(bulk), now_ms(), 0);
+        assert!(view.read(&id).is_none(), "an abandoned send of its own must not come back");
+    }
 }

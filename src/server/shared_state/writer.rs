@@ -1,7 +1,7 @@
 //! The service's own producer for the state topic: idempotent (`acks=all`), with the cluster's
-//! connection and security settings but its own batching (`STATE_LINGER_MS`, not the
-//! `KAFKA_LINGER_MS` of the two producers the caller chooses between). Many concurrent writes
-//! share one batch; each can wait for its acknowledgement.
+//! connection and security settings but its own batching: statuses come in bulks already
+//! (`status_log`), so it lingers for nothing (not the `KAFKA_LINGER_MS` of the two producers the
+//! caller chooses between). Each record's waiters hear of its acknowledgement.
 
 use super::record::{partition_for, StateRecord};
 use crate::server::kafka::{describe_kafka_error, KafkaSettings};
@@ -17,6 +17,22 @@ use tokio::sync::oneshot;
 
 /// Where one write's acknowledgement goes: (partition, offset) or why not.
 pub type WriteAck = oneshot::Receiver<Result<(i32, i64), String>>;
+
+/// Who hears of one record's acknowledgement: its waiters, and the slot it holds (released with
+/// it, in librdkafka's thread, when the broker answered or the record failed).
+#[derive(Default)]
+pub struct Acks {
+    pub waiters: Vec<oneshot::Sender<Result<(i32, i64), String>>>,
+    pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Acks {
+    fn answer(self, outcome: Result<(i32, i64), String>) {
+        for waiter in self.waiters {
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+}
 
 /// What the writer counts, for `/metrics` and the view's lag.
 #[derive(Default)]
@@ -38,7 +54,7 @@ impl ClientContext for WriterContext {
 }
 
 impl ProducerContext for WriterContext {
-    type DeliveryOpaque = Box<Option<oneshot::Sender<Result<(i32, i64), String>>>>;
+    type DeliveryOpaque = Box<Acks>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, ack: Self::DeliveryOpaque) {
         let outcome = match result {
@@ -54,9 +70,7 @@ impl ProducerContext for WriterContext {
                 Err(format!("the state topic refused the write: {}", describe_kafka_error(error)))
             }
         };
-        if let Some(waiter) = *ack {
-            let _ = waiter.send(outcome);
-        }
+        ack.answer(outcome);
     }
 }
 
@@ -69,7 +83,7 @@ pub struct StateWriter {
 }
 
 impl StateWriter {
-    pub fn new(settings: &KafkaSettings, topic: &str, partitions: i32, linger_ms: u32) -> Result<Self, KafkaError> {
+    pub fn new(settings: &KafkaSettings, topic: &str, partitions: i32) -> Result<Self, KafkaError> {
         let counters = Arc::new(WriterCounters {
             acked: (0..partitions).map(|_| AtomicI64::new(-1)).collect(),
             ..Default::default()
@@ -79,7 +93,7 @@ impl StateWriter {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("max.in.flight.requests.per.connection", "5")
-            .set("linger.ms", linger_ms.to_string())
+            .set("linger.ms", "0")
             // Its own queue, whatever KAFKA_PROPERTIES tunes for the caller's producers.
             .set("queue.buffering.max.messages", "100000")
             .set("queue.buffering.max.kbytes", "1048576")
@@ -114,36 +128,29 @@ impl StateWriter {
     /// Writes a record to the partition its key lives in (or `partition`, for a marker); with
     /// `want_ack`, the receiver resolves with its partition and offset.
     pub fn write(&self, record: &StateRecord, partition: Option<i32>, want_ack: bool) -> Option<WriteAck> {
+        let mut acks = Acks::default();
+        let rx = want_ack.then(|| {
+            let (tx, rx) = oneshot::channel();
+            acks.waiters.push(tx);
+            rx
+        });
+        self.write_for(record, partition, acks);
+        rx
+    }
+
+    /// Writes a record whose acknowledgement goes to `acks` (every waiter hears of it).
+    pub fn write_for(&self, record: &StateRecord, partition: Option<i32>, acks: Acks) {
         let key = record.key();
         let value = record.encode();
-        self.send(&key, Some(&value), partition, want_ack)
-    }
-
-    /// A tombstone: the entry of `key` ends (compaction removes it).
-    pub fn delete(&self, key: &str) {
-        let _ = self.send(key, None, None, false);
-    }
-
-    fn send(&self, key: &str, value: Option<&[u8]>, partition: Option<i32>, want_ack: bool) -> Option<WriteAck> {
-        let (tx, rx) = if want_ack {
-            let (tx, rx) = oneshot::channel();
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
         let partition = partition.unwrap_or_else(|| partition_for(key.as_bytes(), self.partitions));
-        let mut out = BaseRecord::with_opaque_to(&self.topic, Box::new(tx)).key(key).partition(partition);
-        if let Some(value) = value {
-            out = out.payload(value);
-        }
-        if let Err((error, mut returned)) = self.producer.load().send(out) {
+        let out =
+            BaseRecord::with_opaque_to(&self.topic, Box::new(acks)).key(&key).partition(partition).payload(&value);
+        if let Err((error, returned)) = self.producer.load().send(out) {
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
-            let message = format!("the state topic write was refused: {}", describe_kafka_error(&error));
-            if let Some(waiter) = returned.delivery_opaque.take() {
-                let _ = waiter.send(Err(message));
-            }
+            returned
+                .delivery_opaque
+                .answer(Err(format!("the state topic write was refused: {}", describe_kafka_error(&error))));
         }
-        rx
     }
 
     /// Waits up to `timeout` for every write; returns how many remain. Blocking.
