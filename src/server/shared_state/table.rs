@@ -15,7 +15,7 @@ use crate::server::idempotency::KeyTable;
 use crate::server::kafka::{KafkaSettings, TopicRegistry};
 use crate::server::shutdown::Shutdown;
 use crate::server::status_store::{Delivered, StatusStore};
-use crate::server::status_table::{store_full, StateAck, StatusTable, Unsent};
+use crate::server::status_table::{insert_waiting, StateAck, StatusTable, Unsent};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +38,9 @@ pub struct StateSettings {
     pub fetch_wait_ms: u32,
     /// How long an async send waits for its PENDING record's acknowledgement.
     pub write_timeout: Duration,
+    /// How long a send waits for room in a store full of PENDING statuses
+    /// (`KAFKA_MAX_BLOCK_MS`, as for room in librdkafka's queue).
+    pub max_block: Duration,
     /// How long a finished status is kept.
     pub max_age: Duration,
     /// How long an idempotency key is honoured (`IDEMPOTENCY_KEY_TTL_SECS`), and how many keys
@@ -295,7 +298,7 @@ impl StatusTable for SharedStatusTable {
                 });
             }
             let id = status.request_id;
-            self.view.store.insert(status.clone()).map_err(store_full)?;
+            insert_waiting(&self.view.store, &status, self.settings.max_block).await?;
             if !durable {
                 return Ok(());
             }

@@ -180,6 +180,7 @@ fn state_settings(config: &Config) -> StateSettings {
         linger_ms: config.state_linger_ms,
         fetch_wait_ms: config.state_fetch_wait_ms,
         write_timeout: Duration::from_millis(config.state_write_timeout_ms),
+        max_block: Duration::from_millis(config.kafka_max_block_ms.into()),
         max_age: config.status_store_max_age(),
         key_ttl: config.idempotency_key_ttl(),
         key_capacity: usize::try_from(config.status_store_capacity).unwrap_or(usize::MAX),

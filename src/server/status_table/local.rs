@@ -32,6 +32,31 @@ pub fn store_full(full: StoreFull) -> AppError {
     }
 }
 
+/// Longest pause between two tries at a full store.
+const MAX_ROOM_PAUSE: Duration = Duration::from_millis(16);
+
+/// Records a PENDING status; while every status kept is PENDING, waits for room (short, growing
+/// pauses) up to `bound`, so that a burst the broker cannot follow slows its callers to the
+/// broker's pace, as a full librdkafka queue does, instead of failing them at once. Past the
+/// bound: 503.
+pub async fn insert_waiting(store: &StatusStore, status: &SendStatus, bound: Duration) -> Result<(), AppError> {
+    let deadline = tokio::time::Instant::now() + bound;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match store.insert(status.clone()) {
+            Ok(()) => return Ok(()),
+            Err(full) => {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    return Err(store_full(full));
+                }
+                tokio::time::sleep(pause.min(deadline - now)).await;
+                pause = (pause * 2).min(MAX_ROOM_PAUSE);
+            }
+        }
+    }
+}
+
 impl StatusTable for LocalStatusTable {
     fn accept(&self, status: SendStatus, _durable: bool) -> BoxFuture<'_, Result<(), AppError>> {
         let inserted = self.store.insert(status).map_err(store_full);
@@ -64,5 +89,50 @@ impl StatusTable for LocalStatusTable {
 
     fn view(&self) -> &StatusStore {
         &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DeliveryState, ProducerMode, SendMode};
+
+    fn pending() -> SendStatus {
+        SendStatus {
+            request_id: Uuid::new_v4(),
+            state: DeliveryState::Pending,
+            event_id: "e".into(),
+            mode: ProducerMode::Plain,
+            send_mode: SendMode::Async,
+            topic: "t".into(),
+            key: "e".into(),
+            partition: None,
+            offset: None,
+            error: None,
+            latency_ms: None,
+            replica: None,
+            record: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_send_waits_for_room_in_a_store_full_of_pending_sends() {
+        let store = Arc::new(StatusStore::new(1, Duration::from_secs(60)));
+        let first = pending();
+        store.insert(first.clone()).expect("room for one");
+        let waiting = tokio::spawn({
+            let store = store.clone();
+            async move { insert_waiting(&store, &pending(), Duration::from_secs(10)).await }
+        });
+        store.complete(&first.request_id, Delivered::Ok { partition: 0, offset: 0 }, Duration::ZERO);
+        assert!(waiting.await.expect("joined").is_ok(), "room once the first send was delivered");
+    }
+
+    #[tokio::test]
+    async fn past_the_bound_a_full_store_answers_503() {
+        let store = StatusStore::new(1, Duration::from_secs(60));
+        store.insert(pending()).expect("room for one");
+        let refused = insert_waiting(&store, &pending(), Duration::from_millis(20)).await;
+        assert!(matches!(refused, Err(AppError::Overloaded { .. })), "{refused:?}");
     }
 }

@@ -5,7 +5,7 @@
 
 mod local;
 
-pub use local::{store_full, LocalStatusTable};
+pub use local::{insert_waiting, store_full, LocalStatusTable};
 
 use crate::error::AppError;
 use crate::model::SendStatus;
