@@ -5,9 +5,8 @@
 //! a round starts is served by it (one consumer, assigned the partitions a round needs from the
 //! lowest offset asked, unassigned after), unless more than [`ROUND_MAX`] wait or the last round
 //! was slow: a replica that busy is fetching all the time, and its follower serves them all at
-//! once. It applies nothing: the claimer replays what it read
-//! onto its own copy of the key's entry (see `keys`), so the follower stays the one writer of
-//! the view, in log order.
+//! once. It applies nothing: the claimer replays what it read onto its own copy of the key's
+//! entry (see `keys`), so the follower stays the one writer of the view, in log order.
 
 use super::record::StateRecord;
 use crate::server::kafka::KafkaSettings;
