@@ -27,8 +27,8 @@ pub async fn measure(report: &mut Report, bootstrap: &str, rounds: u32, seconds:
 }
 
 async fn measure_with(report: &mut Report, bootstrap: &str, rounds: u32, seconds: u32, wait: &str) -> Res<()> {
-    let state_topic = format!("bench-state-keys-{wait}-{}", std::process::id());
-    let env = [("STATE_TOPIC", state_topic.as_str()), ("STATE_FETCH_WAIT_MS", wait)];
+    // A state topic of its own comes with `Service::start`.
+    let env = [("STATE_FETCH_WAIT_MS", wait)];
     let (service, _) = Service::start(Some(bootstrap), &env)?;
     let mode = ProducerMode::Idempotent;
     let (with_label, without_label) =

@@ -82,12 +82,12 @@ pub fn measure(report: &mut Report, bootstrap: &str, rounds: u32, seconds: u32) 
     if !std::path::Path::new(BASELINE_BIN).exists() {
         return Err(format!("no baseline binary at {BASELINE_BIN} (make bench builds it)").into());
     }
-    // Fresh state topics: the steady state of a new deployment. (On Tansu's in-memory engine a
-    // state topic costs more as it grows: the million async sends of the main rows show that.)
-    let fresh = |who: &str| format!("bench-state-{who}-{}", std::process::id());
-    let (shared, _) = Service::start(Some(bootstrap), &[("STATE_TOPIC", &fresh("one"))])?;
+    // Fresh state topics: the steady state of a new deployment (`Service::start` gives each
+    // service one; the three replicas share theirs). On Tansu's in-memory engine a state topic
+    // costs more as it grows.
+    let (shared, _) = Service::start(Some(bootstrap), &[])?;
     let (baseline, _) = Service::start_bin(BASELINE_BIN, Some(bootstrap), &[])?;
-    let cluster = Cluster::start(bootstrap, &fresh("three"))?;
+    let cluster = Cluster::start(bootstrap, &format!("bench-state-three-{}", std::process::id()))?;
     let mode = ProducerMode::Idempotent;
     let mut targets = Vec::new();
     for send_mode in SendMode::ALL {

@@ -26,6 +26,7 @@ pub mod lab;
 pub mod metrics;
 pub mod pages;
 pub mod rest;
+pub mod room_wait;
 pub mod router;
 pub mod send;
 pub mod shared_state;

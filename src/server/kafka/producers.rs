@@ -9,6 +9,7 @@ use super::reports::{DeliveryFailure, DeliveryReport, DeliveryReports, DeliveryT
 use super::settings::KafkaSettings;
 use crate::error::AppError;
 use crate::model::ProducerMode;
+use crate::server::room_wait::RoomWait;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
@@ -251,9 +252,6 @@ pub struct KafkaProducer {
 
 static PRODUCER_IDS: AtomicU64 = AtomicU64::new(1);
 
-/// Longest pause between two attempts to find room in a full local queue.
-const MAX_ROOM_PAUSE: Duration = Duration::from_millis(16);
-
 impl KafkaProducer {
     pub fn new(settings: &KafkaSettings, mode: ProducerMode, sinks: ReportSinks) -> Result<Self, KafkaError> {
         let id = PRODUCER_IDS.fetch_add(1, Ordering::Relaxed);
@@ -297,19 +295,16 @@ impl KafkaProducer {
                 });
             record = record.headers(headers);
         }
-        let deadline = Instant::now() + self.max_block;
-        let mut pause = Duration::from_millis(1);
+        let mut room = RoomWait::new(self.max_block);
         let mut topic_created = false;
         loop {
             let error = match self.inner.send(record) {
                 Ok(()) => return Ok(()),
                 Err((error, returned)) => {
                     let code = error.rdkafka_error_code();
-                    let now = Instant::now();
-                    if code == Some(RDKafkaErrorCode::QueueFull) && now < deadline {
+                    if code == Some(RDKafkaErrorCode::QueueFull) && !room.passed() {
                         record = returned;
-                        tokio::time::sleep(pause.min(deadline - now)).await;
-                        pause = (pause * 2).min(MAX_ROOM_PAUSE);
+                        room.pause().await;
                         continue;
                     }
                     if code == Some(RDKafkaErrorCode::UnknownTopic) && !topic_created {

@@ -285,8 +285,8 @@ fn mark_acked(store: &StatusStore, events: &mut [SentEvent]) -> HashMap<i32, i64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ProducerMode, SendStatus};
-    use crate::server::status_store::Delivered;
+    use crate::model::SendStatus;
+    use crate::server::status_store::{pending_for_test, Delivered};
     use uuid::Uuid;
 
     /// Matching acknowledgements to events is one pass with a map lookup each. The bound is a
@@ -300,21 +300,7 @@ mod tests {
         for i in 0..n {
             let event_id = format!("run-{i:06}");
             let request_id = Uuid::new_v4();
-            let status = SendStatus {
-                request_id,
-                state: DeliveryState::Pending,
-                event_id: event_id.clone(),
-                mode: ProducerMode::Plain,
-                send_mode: SendMode::Async,
-                topic: "t".into(),
-                key: "k".into(),
-                partition: None,
-                offset: None,
-                error: None,
-                latency_ms: None,
-                replica: None,
-                record: None,
-            };
+            let status = SendStatus { request_id, key: "k".into(), ..pending_for_test(&event_id) };
             store.insert(status).expect("room");
             // Every event but the last is acknowledged.
             if i + 1 < n {

@@ -55,9 +55,7 @@ impl SharedKeyLog {
             Err(_) => Err(format!("no acknowledgement within {:?}", self.bound)),
         }
     }
-}
 
-impl SharedKeyLog {
     /// The verdict on the claim at `at`, from the key's entry as the follower left it and the
     /// key's records read from there to the claim (`None` when they could not be read: the
     /// follower decides then). Every record the follower had not applied when the entry was

@@ -231,20 +231,14 @@ mod tests {
 
     #[test]
     fn a_bulk_of_statuses_round_trips_under_a_key_of_its_own() {
-        let status = StatusRecord {
-            request_id: Uuid::new_v4(),
+        let status = StatusRecord::of(&SendStatus {
             state: DeliveryState::Ok,
-            event_id: "e1".into(),
             mode: ProducerMode::Idempotent,
-            send_mode: SendMode::Async,
-            topic: "t".into(),
-            key: None,
             partition: Some(1),
             offset: Some(7),
-            error: None,
             latency_ms: Some(1.5),
-            record: None,
-        };
+            ..crate::server::status_store::pending_for_test("e1")
+        });
         let gone = Uuid::new_v4();
         let bulk = StateRecord::Statuses(StatusBulk {
             replica: "r1".into(),

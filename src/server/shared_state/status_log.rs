@@ -170,23 +170,10 @@ impl StatusLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DeliveryState, ProducerMode, SendMode};
+    use crate::server::status_store::pending_for_test;
 
     fn change(i: usize) -> StatusRecord {
-        StatusRecord {
-            request_id: Uuid::new_v4(),
-            state: DeliveryState::Pending,
-            event_id: i.to_string(),
-            mode: ProducerMode::Plain,
-            send_mode: SendMode::Async,
-            topic: "t".into(),
-            key: None,
-            partition: None,
-            offset: None,
-            error: None,
-            latency_ms: None,
-            record: None,
-        }
+        StatusRecord::of(&pending_for_test(&i.to_string()))
     }
 
     #[test]

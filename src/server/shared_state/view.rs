@@ -125,8 +125,8 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ProducerMode, SendMode};
     use crate::server::shared_state::record::{StatusBulk, StatusRecord};
+    use crate::server::status_store::pending_for_test;
     use std::time::Duration;
 
     fn view(me: &str) -> StateView {
@@ -135,20 +135,15 @@ mod tests {
     }
 
     fn change(id: Uuid, state: DeliveryState) -> StatusRecord {
-        StatusRecord {
+        let ok = state == DeliveryState::Ok;
+        let status = SendStatus {
             request_id: id,
             state,
-            event_id: "e".into(),
-            mode: ProducerMode::Plain,
-            send_mode: SendMode::Async,
-            topic: "t".into(),
-            key: None,
-            partition: (state == DeliveryState::Ok).then_some(0),
-            offset: (state == DeliveryState::Ok).then_some(9),
-            error: None,
-            latency_ms: None,
-            record: None,
-        }
+            partition: ok.then_some(0),
+            offset: ok.then_some(9),
+            ..pending_for_test("e")
+        };
+        StatusRecord::of(&status)
     }
 
     #[test]

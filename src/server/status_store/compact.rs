@@ -129,18 +129,10 @@ mod tests {
     fn status(key: &str) -> SendStatus {
         SendStatus {
             request_id: Uuid::nil(),
-            state: DeliveryState::Pending,
-            event_id: "E-1".into(),
             mode: ProducerMode::Idempotent,
-            send_mode: SendMode::Async,
             topic: "orders".into(),
             key: key.into(),
-            partition: None,
-            offset: None,
-            error: None,
-            latency_ms: None,
-            replica: None,
-            record: None,
+            ..crate::server::status_store::pending_for_test("E-1")
         }
     }
 

@@ -313,5 +313,26 @@ impl StatusStore {
     }
 }
 
+/// A PENDING async send of `event` (its key) to topic `t` by the plain producer: the status the
+/// tests of the status store, the tables and the state topic start from.
+#[cfg(test)]
+pub(crate) fn pending_for_test(event: &str) -> SendStatus {
+    SendStatus {
+        request_id: Uuid::new_v4(),
+        state: DeliveryState::Pending,
+        event_id: event.into(),
+        mode: crate::model::ProducerMode::Plain,
+        send_mode: crate::model::SendMode::Async,
+        topic: "t".into(),
+        key: event.into(),
+        partition: None,
+        offset: None,
+        error: None,
+        latency_ms: None,
+        replica: None,
+        record: None,
+    }
+}
+
 #[cfg(test)]
 mod tests;

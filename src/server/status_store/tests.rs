@@ -1,23 +1,5 @@
+use super::pending_for_test as pending;
 use super::*;
-use crate::model::{ProducerMode, SendMode};
-
-fn pending(event: &str) -> SendStatus {
-    SendStatus {
-        request_id: Uuid::new_v4(),
-        state: DeliveryState::Pending,
-        event_id: event.into(),
-        mode: ProducerMode::Plain,
-        send_mode: SendMode::Async,
-        topic: "t".into(),
-        key: event.into(),
-        partition: None,
-        offset: None,
-        error: None,
-        latency_ms: None,
-        replica: None,
-        record: None,
-    }
-}
 
 /// Inserts `n` PENDING statuses; returns their ids in insertion order.
 fn fill(store: &StatusStore, n: usize) -> Vec<Uuid> {

@@ -3,6 +3,7 @@
 use super::{StateAck, StatusTable};
 use crate::error::AppError;
 use crate::model::SendStatus;
+use crate::server::room_wait::RoomWait;
 use crate::server::status_store::{Delivered, StatusStore, StoreFull};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -32,27 +33,17 @@ pub fn store_full(full: StoreFull) -> AppError {
     }
 }
 
-/// Longest pause between two tries at a full store.
-const MAX_ROOM_PAUSE: Duration = Duration::from_millis(16);
-
 /// Records a PENDING status; while every status kept is PENDING, waits for room (short, growing
 /// pauses) up to `bound`, so that a burst the broker cannot follow slows its callers to the
 /// broker's pace, as a full librdkafka queue does, instead of failing them at once. Past the
 /// bound: 503.
 pub async fn insert_waiting(store: &StatusStore, status: &SendStatus, bound: Duration) -> Result<(), AppError> {
-    let deadline = tokio::time::Instant::now() + bound;
-    let mut pause = Duration::from_millis(1);
+    let mut room = RoomWait::new(bound);
     loop {
         match store.insert(status.clone()) {
             Ok(()) => return Ok(()),
-            Err(full) => {
-                let now = tokio::time::Instant::now();
-                if now >= deadline {
-                    return Err(store_full(full));
-                }
-                tokio::time::sleep(pause.min(deadline - now)).await;
-                pause = (pause * 2).min(MAX_ROOM_PAUSE);
-            }
+            Err(full) if room.passed() => return Err(store_full(full)),
+            Err(_) => room.pause().await,
         }
     }
 }
@@ -95,24 +86,10 @@ impl StatusTable for LocalStatusTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DeliveryState, ProducerMode, SendMode};
+    use crate::server::status_store::pending_for_test;
 
     fn pending() -> SendStatus {
-        SendStatus {
-            request_id: Uuid::new_v4(),
-            state: DeliveryState::Pending,
-            event_id: "e".into(),
-            mode: ProducerMode::Plain,
-            send_mode: SendMode::Async,
-            topic: "t".into(),
-            key: "e".into(),
-            partition: None,
-            offset: None,
-            error: None,
-            latency_ms: None,
-            replica: None,
-            record: None,
-        }
+        pending_for_test("e")
     }
 
     #[tokio::test]
