@@ -1,6 +1,9 @@
 //! The server binary: read the settings, start, wait for SIGINT/SIGTERM, shut down in order.
 
 #[cfg(feature = "ssr")]
+producer_reliability::use_jemalloc!();
+
+#[cfg(feature = "ssr")]
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     use clap::Parser;

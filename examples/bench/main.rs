@@ -52,6 +52,10 @@ const MEMORY_SENDS: u64 = 1_000_000;
 const SETTINGS: [&str; 6] =
     ["", "linger.ms=1", "linger.ms=5", "linger.ms=5,compression.type=lz4", "compression.type=gzip", "batch.size=16384"];
 
+// The same allocator as the service, so that the bare gateway and the raw rdkafka ceilings pay
+// what the service pays for memory.
+producer_reliability::use_jemalloc!();
+
 #[tokio::main]
 async fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();

@@ -11,14 +11,14 @@
 //! - [`lab`]: the lab core, the fault proxy, lab runs and the read-back verifier.
 //! - [`rest`]: the REST door (problem+json errors). [`ui_api`]: the server functions' door.
 //!   [`pages`]: the pages and server-function routes.
-//! - [`metrics`]: Prometheus `/metrics`. [`heap_trim`]: gives a burst's freed memory back.
+//! - [`metrics`]: Prometheus `/metrics`. [`allocator`]: jemalloc, giving freed memory back.
 //! - [`telemetry`]: the service's logs.
 
 pub mod access;
+pub mod allocator;
 pub mod batch;
 pub mod config;
 pub mod fault_proxy;
-pub mod heap_trim;
 pub mod http;
 pub mod idempotency;
 pub mod kafka;

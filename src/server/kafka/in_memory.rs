@@ -12,6 +12,7 @@ use futures::FutureExt;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,12 +30,19 @@ pub struct InMemoryKafka {
     reports: Arc<DeliveryReports>,
     partitions: i32,
     topics: Mutex<HashMap<String, Vec<Vec<StoredRecord>>>>,
+    /// How many times the producers were told to start afresh after an outage.
+    renewals: AtomicU64,
 }
 
 impl InMemoryKafka {
     /// Topics are created with `partitions` partitions when first used.
     pub fn new(reports: Arc<DeliveryReports>, partitions: i32) -> Self {
-        Self { reports, partitions: partitions.max(1), topics: Mutex::new(HashMap::new()) }
+        Self { reports, partitions: partitions.max(1), topics: Mutex::new(HashMap::new()), renewals: AtomicU64::new(0) }
+    }
+
+    /// How many times the producers started afresh after an outage.
+    pub fn renewals(&self) -> u64 {
+        self.renewals.load(Ordering::Relaxed)
     }
 
     /// Every record of a topic, partition by partition.
@@ -99,6 +107,7 @@ impl RecordProducer for InMemoryKafka {
     }
 
     fn renew_after_outage(&self, _cause: &str, _state_lost: bool) -> BoxFuture<'_, ()> {
+        self.renewals.fetch_add(1, Ordering::Relaxed);
         async {}.boxed()
     }
 }

@@ -101,25 +101,34 @@ async fn probe_loop(
 ) {
     let mut generation = life.as_ref().map(|l| l.borrow().generation);
     let mut was_ever_ready = false;
+    // The embedded broker restarted since the last fresh start: it came back empty, even if no
+    // probe saw it down (a restart can fit between two probes).
+    let mut restarted_empty = false;
     loop {
-        // An embedded broker that restarted came back empty: its topics are gone.
         let current = life.as_ref().map(|l| l.borrow().generation);
         if current != generation {
             kafka.topics.forget(None);
+            restarted_empty = true;
             generation = current;
         }
         let (next, listed) = tokio::select! {
             _ = stop.cancelled() => return,
             next = readiness(&kafka, life.as_ref()) => next,
         };
-        if next.ready && !tx.borrow().ready {
+        if next.ready && (!tx.borrow().ready || restarted_empty) {
             // Whatever came back may have lost its state (an in-memory broker always does):
             // topics are checked again, and the idempotent producer starts a new session.
             kafka.topics.forget(None);
             if was_ever_ready {
-                start_afresh(&kafka, "the broker came back after an outage and may have lost its state", false).await;
+                let cause = if restarted_empty {
+                    "the embedded broker restarted without its data"
+                } else {
+                    "the broker came back after an outage and may have lost its state"
+                };
+                start_afresh(&kafka, cause, restarted_empty).await;
             }
             was_ever_ready = true;
+            restarted_empty = false;
         } else if let Some(listed) = listed {
             notice_vanished_topics(&kafka, &listed).await;
         }
@@ -186,5 +195,43 @@ async fn life_changed(life: Option<&mut watch::Receiver<BrokerLife>>) {
     };
     if !changed {
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::kafka::in_memory::InMemoryKafka;
+    use crate::server::kafka::reports::DeliveryReports;
+    use crate::server::metrics::Metrics;
+    use crate::server::status_store::StatusStore;
+    use crate::server::status_table::LocalStatusTable;
+
+    /// A restart that fits between two probes (the probe never sees the broker down) still
+    /// starts the producers afresh: the broker came back empty.
+    #[tokio::test]
+    async fn an_embedded_broker_restarted_between_two_probes_starts_the_producers_afresh() {
+        let store = Arc::new(StatusStore::new(100, Duration::from_secs(60)));
+        let table: Arc<dyn crate::server::status_table::StatusTable> = Arc::new(LocalStatusTable::new(store));
+        let metrics = Metrics::new();
+        let kafka =
+            Arc::new(InMemoryKafka::new(Arc::new(DeliveryReports::new(table.clone(), metrics.sends.clone())), 1));
+        let parts =
+            KafkaParts { topics: kafka.clone(), producers: kafka.clone(), table, metrics: metrics.sends.clone() };
+        let (life, watched) = watch::channel(BrokerLife { generation: 1, alive: true, reason: None });
+        let shutdown = Shutdown::new();
+        let monitor =
+            BrokerMonitor::spawn(BrokerKind::Embedded, "127.0.0.1:9092".into(), parts, Some(watched), &shutdown);
+        assert!(monitor.wait_ready(Duration::from_secs(5)).await.ready);
+        assert_eq!(kafka.renewals(), 0, "nothing to renew at the first start");
+
+        // Down and up again before the probe looks: it only sees the new generation.
+        life.send_replace(BrokerLife { generation: 2, alive: true, reason: None });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while kafka.renewals() == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(kafka.renewals(), 1, "the producers started afresh once");
+        assert!(shutdown.stop_all(Duration::from_secs(5)).await, "the probe stops");
     }
 }

@@ -11,7 +11,6 @@ use crate::model::BrokerKind;
 use crate::server::access::AccessPolicy;
 use crate::server::batch::BatchService;
 use crate::server::config::Config;
-use crate::server::heap_trim::spawn_heap_trimmer;
 use crate::server::http;
 use crate::server::idempotency::{IdempotencyGate, KeyLog, LocalKeyLog};
 use crate::server::kafka::{
@@ -199,7 +198,6 @@ fn assemble(config: &Config, leptos_options: LeptosOptions, parts: Parts, tasks:
     let lab = Arc::new(LabService::new(lab, switch, tasks));
     metrics.add_source(store.clone());
     metrics.add_source(lab.clone());
-    spawn_heap_trimmer(store, tasks);
     let sends = metrics.sends.clone();
     let send =
         SendService::new(kafka, table, access.clone(), sends, &config.kafka_default_topic, config.delivery_timeout())
