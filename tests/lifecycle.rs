@@ -76,6 +76,24 @@ fn sigterm_stops_the_service_and_its_broker_with_exit_0() {
     assert!(port_closed_within(broker, Duration::from_secs(5)), "embedded broker still listening on {broker}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_in_a_terminal_drains_every_send_to_the_embedded_broker() {
+    // Ctrl-C signals the terminal's whole foreground group: an embedded broker in the service's
+    // group would stop at once, before the records still queued (linger.ms) reached it.
+    let bin = spawn_binary(&[("KAFKA_LINGER_MS", "2000")]);
+    bin.ready().await;
+    let client = reqwest::Client::new();
+    for i in 0..200 {
+        let url = format!("{}/api/v1/send?mode=idempotent&eventId=C-{i}&sendMode=async", bin.base());
+        assert_eq!(client.post(url).send().await.expect("send").status(), 202);
+    }
+    bin.signal_group(libc::SIGINT);
+    let (status, log) = bin.finish_async().await;
+    assert!(status.success(), "exit 0 on Ctrl-C: {log}");
+    assert!(log.contains("all records delivered"), "every queued record reached the broker: {log}");
+    assert!(!log.contains("embedded broker died"), "the broker outlived the drain: {log}");
+}
+
 #[test]
 fn a_killed_service_leaves_no_orphan_broker() {
     let bin = spawn_binary(&[]);

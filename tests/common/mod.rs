@@ -159,13 +159,16 @@ pub fn replica(bootstrap: &str, name: &str, extra: &[(&str, &str)]) -> RunningBi
 /// Starts the binary on a free port with `envs`, and waits until its log says it listens.
 pub fn spawn_binary(envs: &[(&str, &str)]) -> RunningBinary {
     use std::io::{BufRead, BufReader, Read};
+    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_producer-reliability"));
     cmd.env_remove("KAFKA_BOOTSTRAP_SERVERS")
         .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        // The leader of a process group, as a shell makes a command it runs (see `signal_group`).
+        .process_group(0);
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -226,6 +229,14 @@ impl RunningBinary {
         // SAFETY: kill(2) on our own child.
         unsafe {
             libc::kill(self.child.id() as libc::pid_t, sig);
+        }
+    }
+
+    /// Signals the binary's whole process group, as a terminal's Ctrl-C does.
+    pub fn signal_group(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) on the process group our child leads.
+        unsafe {
+            libc::kill(-(self.child.id() as libc::pid_t), sig);
         }
     }
 

@@ -113,6 +113,9 @@ fn command(bin: &Path, listen: SocketAddr, advertised: SocketAddr) -> Command {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // A group of its own: a terminal's Ctrl-C signals its whole foreground group, and Tansu
+        // must outlive the service's drain (the service stops it last).
+        .process_group(0)
         .kill_on_drop(true);
     // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal, so the
     // kernel kills Tansu if the service dies without stopping it (no orphan broker).
