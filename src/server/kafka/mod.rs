@@ -1,6 +1,7 @@
 //! Everything that talks to Kafka: the seam the send core sees ([`port`]), where delivery
-//! reports go ([`reports`]), the rdkafka producers and admin client behind it, an in-memory
-//! stand-in for tests, settings, the embedded broker and its health.
+//! reports go ([`reports`]), the rdkafka producers ([`producers`]) and their callbacks
+//! ([`reporting`]) and admin client behind it, an in-memory stand-in for tests, settings, the
+//! embedded broker and its health.
 
 mod health;
 mod in_memory;
@@ -8,6 +9,7 @@ mod monitor;
 mod pair;
 mod port;
 mod producers;
+mod reporting;
 mod reports;
 mod settings;
 mod supervisor;
@@ -18,7 +20,8 @@ pub use in_memory::{InMemoryKafka, StoredRecord};
 pub use monitor::{BrokerMonitor, KafkaParts, Readiness};
 pub use pair::{ProducerPair, Renewal};
 pub use port::{OutgoingRecord, RecordProducer, TopicCatalog, Vanished};
-pub use producers::{describe_kafka_error, failure, is_timeout, KafkaProducer};
+pub use producers::{describe_kafka_error, is_timeout, KafkaProducer};
+pub use reporting::failure;
 pub use reports::{DeliveryFailure, DeliveryReport, DeliveryReports, DeliveryTicket};
 pub use settings::KafkaSettings;
 pub use supervisor::{BrokerLife, EmbeddedBroker};

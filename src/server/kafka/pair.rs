@@ -5,7 +5,8 @@
 //! topic vanished is sent once more after the topic is created again.
 
 use super::port::{OutgoingRecord, RecordProducer, TopicCatalog};
-use super::producers::{KafkaProducer, ReportSinks, Resend, Trouble};
+use super::producers::KafkaProducer;
+use super::reporting::{ReportSinks, Resend, Trouble};
 use super::reports::{DeliveryFailure, DeliveryReports, DeliveryTicket};
 use super::settings::KafkaSettings;
 use crate::error::AppError;
