@@ -9,7 +9,7 @@
 //! not compaction, ends them.
 
 use super::record::{partition_for, status_bulk_prefix, StateRecord, StatusBulk, StatusRecord};
-use super::writer::{Acks, StateWriter, WriteAck};
+use super::writer::{AckSender, Acks, StateWriter, WriteAck};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,17 +33,22 @@ const MAX_BULK: usize = 2000;
 struct OpenBulk {
     statuses: Vec<StatusRecord>,
     forgotten: Vec<Uuid>,
-    waiters: Vec<oneshot::Sender<Result<(i32, i64), String>>>,
+    waiters: Vec<AckSender>,
 }
 
 impl OpenBulk {
+    /// The status changes it holds (a forgotten send is one).
+    fn changes(&self) -> usize {
+        self.statuses.len() + self.forgotten.len()
+    }
+
     fn is_empty(&self) -> bool {
-        self.statuses.is_empty() && self.forgotten.is_empty()
+        self.changes() == 0
     }
 
     /// Up to [`MAX_BULK`] changes, oldest first, with every waiter once the rest fit too.
     fn take(&mut self) -> OpenBulk {
-        if self.statuses.len() + self.forgotten.len() <= MAX_BULK {
+        if self.changes() <= MAX_BULK {
             return std::mem::take(self);
         }
         // A backlog: the oldest statuses go now; waiters and forgotten sends (which follow
@@ -135,7 +140,7 @@ impl StatusLog {
             }
             let started = Instant::now();
             let bulk = self.open.lock().take();
-            let busy = bulk.statuses.len() + bulk.forgotten.len() >= BUSY;
+            let busy = bulk.changes() >= BUSY;
             not_before = busy.then(|| started + self.linger);
             self.write(bulk, Some(slot));
         }
@@ -155,7 +160,7 @@ impl StatusLog {
     }
 
     fn write(&self, bulk: OpenBulk, slot: Option<tokio::sync::OwnedSemaphorePermit>) {
-        let changes = (bulk.statuses.len() + bulk.forgotten.len()) as u64;
+        let changes = bulk.changes() as u64;
         let record = StateRecord::Statuses(StatusBulk {
             replica: self.replica.clone(),
             sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1,

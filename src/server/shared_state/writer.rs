@@ -17,12 +17,14 @@ use tokio::sync::oneshot;
 
 /// Where one write's acknowledgement goes: (partition, offset) or why not.
 pub type WriteAck = oneshot::Receiver<Result<(i32, i64), String>>;
+/// The sending side of a [`WriteAck`].
+pub type AckSender = oneshot::Sender<Result<(i32, i64), String>>;
 
 /// Who hears of one record's acknowledgement: its waiters, and the slot it holds (released with
 /// it, in librdkafka's thread, when the broker answered or the record failed).
 #[derive(Default)]
 pub struct Acks {
-    pub waiters: Vec<oneshot::Sender<Result<(i32, i64), String>>>,
+    pub waiters: Vec<AckSender>,
     pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
