@@ -141,8 +141,20 @@ pub struct RunningBinary {
     /// Where the embedded broker listens (none with an external cluster).
     pub broker: Option<std::net::SocketAddr>,
     head: Vec<String>,
-    rest: std::thread::JoinHandle<Vec<String>>,
-    stderr: std::thread::JoinHandle<String>,
+    /// The log after the start, and stderr: read by [`RunningBinary::finish`].
+    rest: Option<std::thread::JoinHandle<Vec<String>>>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+/// A test that fails before [`RunningBinary::finish`] must not leave the service running (it
+/// leads a process group of its own, out of reach of the terminal's Ctrl-C).
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// A replica of the service on the shared broker.
@@ -200,7 +212,7 @@ pub fn spawn_binary(envs: &[(&str, &str)]) -> RunningBinary {
         if let Some(http) = http {
             // Keep draining the log so the service never blocks on a full pipe.
             let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect());
-            return RunningBinary { child, http, broker, head, rest, stderr };
+            return RunningBinary { child, http, broker, head, rest: Some(rest), stderr: Some(stderr) };
         }
     }
     let status = child.wait();
@@ -248,8 +260,9 @@ impl RunningBinary {
     /// Waits for the exit; returns its status and the whole log (stdout then stderr). Blocking.
     pub fn finish(mut self) -> (std::process::ExitStatus, String) {
         let status = self.child.wait().expect("exit status");
-        let mut log = self.head;
-        log.extend(self.rest.join().unwrap_or_default());
-        (status, log.join("\n") + "\n" + &self.stderr.join().unwrap_or_default())
+        let mut log = std::mem::take(&mut self.head);
+        log.extend(self.rest.take().and_then(|rest| rest.join().ok()).unwrap_or_default());
+        let stderr = self.stderr.take().and_then(|stderr| stderr.join().ok()).unwrap_or_default();
+        (status, log.join("\n") + "\n" + &stderr)
     }
 }
