@@ -1,16 +1,23 @@
 //! Follows the state topic from its beginning into this replica's view, on a thread of its own
 //! (librdkafka's consumer blocks). It publishes how far it has read in each partition, so a
 //! catch-up can wait until the view holds everything written before a marker.
+//!
+//! Between two reads that brought records it rests (its partitions paused) for up to [`REST`],
+//! unless someone waits on it (a catch-up, a claim, a repeat waiting for an answer) or more than
+//! [`REST_BACKLOG`] of this replica's own records wait to be read: each read costs the broker a
+//! fetch (on Tansu, a listing of the whole partition), and a busy replica's own bulks would
+//! otherwise be fetched back 20 times a second. Whoever waits wakes it at once.
 
 use super::record::StateRecord;
 use super::view::{now_ms, StateView};
+use super::writer::WriterCounters;
 use crate::server::kafka::KafkaSettings;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -19,10 +26,17 @@ use tokio_util::sync::CancellationToken;
 /// Records applied in one go before the progress is published.
 const BATCH: usize = 1024;
 
+/// The longest rest between two reads that brought records, while nobody waits.
+pub const REST: Duration = Duration::from_millis(200);
+/// More of this replica's own records than this waiting to be read: no rest.
+const REST_BACKLOG: i64 = 256;
+
 /// How far the follower has read, shared with whoever waits on it.
 pub struct Progress {
     /// Per partition, the offset of the last record applied (-1: none yet).
     positions: Vec<AtomicI64>,
+    /// What this replica's writer had acknowledged (its own records, to be read back).
+    written: Arc<WriterCounters>,
     /// Bumped after each batch applied.
     tick: watch::Sender<u64>,
     pub applied: AtomicU64,
@@ -32,27 +46,74 @@ pub struct Progress {
     /// (`state_view_lag_seconds`; the rebuild of older ones is not lag).
     pub lag: Histogram,
     started_ms: i64,
+    /// Who waits on the follower now: while anyone does, it does not rest.
+    waiting: AtomicUsize,
+    woken: parking_lot::Mutex<()>,
+    wake: parking_lot::Condvar,
+}
+
+/// Keeps the follower awake while it lives (see [`Progress::awake`]).
+pub struct Awake<'a>(&'a Progress);
+
+impl Drop for Awake<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Progress {
-    pub fn new(partitions: i32) -> Self {
+    pub fn new(partitions: i32, written: Arc<WriterCounters>) -> Self {
         let (tick, _) = watch::channel(0);
         Self {
             positions: (0..partitions).map(|_| AtomicI64::new(-1)).collect(),
+            written,
             tick,
             applied: AtomicU64::new(0),
             last_delay_ms: AtomicI64::new(0),
             // 0.5 ms to ~16 s.
             lag: Histogram::new(exponential_buckets(0.000_5, 2.0, 16)),
             started_ms: now_ms(),
+            waiting: AtomicUsize::new(0),
+            woken: parking_lot::Mutex::new(()),
+            wake: parking_lot::Condvar::new(),
         }
+    }
+
+    /// Wakes the follower and keeps it reading without rest until the guard is dropped.
+    pub fn awake(&self) -> Awake<'_> {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let _woken = self.woken.lock();
+        self.wake.notify_all();
+        Awake(self)
+    }
+
+    /// The follower's rest: up to `bound`, ended early by anyone who waits on it. Blocking.
+    fn rest(&self, bound: Duration) {
+        let mut woken = self.woken.lock();
+        if self.waiting.load(Ordering::Acquire) == 0 {
+            let _ = self.wake.wait_for(&mut woken, bound);
+        }
+    }
+
+    fn is_awaited(&self) -> bool {
+        self.waiting.load(Ordering::Acquire) > 0
     }
 
     /// Forgets how far it read: the topic was created anew (the broker lost it).
     pub fn reset(&self) {
-        for position in &self.positions {
+        for (position, written) in self.positions.iter().zip(&self.written.acked) {
             position.store(-1, Ordering::Release);
+            written.store(-1, Ordering::Release);
         }
+    }
+
+    /// Records this replica wrote that the view has not read back yet, over every partition.
+    pub fn own_backlog(&self) -> i64 {
+        self.positions
+            .iter()
+            .zip(&self.written.acked)
+            .map(|(position, written)| (written.load(Ordering::Relaxed) - position.load(Ordering::Acquire)).max(0))
+            .sum()
     }
 
     pub fn position(&self, partition: i32) -> i64 {
@@ -65,6 +126,7 @@ impl Progress {
 
     /// Waits until every partition was read at least up to its target offset, within `bound`.
     pub async fn wait_until(&self, targets: &[(i32, i64)], bound: Duration) -> bool {
+        let _awake = self.awake();
         let mut tick = self.tick.subscribe();
         let wait = async {
             while !self.reached(targets) {
@@ -97,6 +159,8 @@ pub fn consumer(
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
         .set("queued.max.messages.kbytes", "4096")
+        // After a rest, one fetch brings what came meanwhile (librdkafka caps a fetch at the queue's size).
+        .set("max.partition.fetch.bytes", "4194304")
         .create()?;
     let mut assignment = TopicPartitionList::new();
     for p in 0..partitions {
@@ -109,7 +173,12 @@ pub fn consumer(
 /// Reads until `stop`, or until nobody but this reader holds the view (the service it served is
 /// gone), applying every record to the view. Blocking: run it on its own thread.
 pub fn follow(consumer: BaseConsumer, view: Arc<StateView>, progress: Arc<Progress>, stop: CancellationToken) {
+    let partitions = consumer.assignment().unwrap_or_default();
+    let mut paused = false;
     while !stop.is_cancelled() && Arc::strong_count(&view) > 1 {
+        if paused {
+            paused = !resumed(&consumer, &partitions);
+        }
         let Some(first) = consumer.poll(Duration::from_millis(100)) else { continue };
         let mut next = Some(first);
         let mut applied = 0;
@@ -122,7 +191,21 @@ pub fn follow(consumer: BaseConsumer, view: Arc<StateView>, progress: Arc<Progre
             next = if applied < BATCH { consumer.poll(Duration::ZERO) } else { None };
         }
         progress.tick.send_modify(|t| *t += 1);
+        // Records came, no more are queued, few of its own wait: rest (no fetch meanwhile).
+        let resting = applied < BATCH && !progress.is_awaited() && progress.own_backlog() <= REST_BACKLOG;
+        if resting && consumer.pause(&partitions).is_ok() {
+            progress.rest(REST);
+            paused = !resumed(&consumer, &partitions);
+        }
     }
+}
+
+/// Resumes the paused partitions from where the view stands; false if librdkafka refused.
+fn resumed(consumer: &BaseConsumer, partitions: &TopicPartitionList) -> bool {
+    consumer
+        .resume(partitions)
+        .inspect_err(|error| tracing::warn!(%error, "state topic: could not resume the follower (trying again)"))
+        .is_ok()
 }
 
 fn apply(message: &BorrowedMessage<'_>, view: &StateView, progress: &Progress) {
@@ -191,5 +274,49 @@ impl Following {
 impl Drop for Following {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn progress(written: &[i64]) -> Progress {
+        let counters =
+            WriterCounters { acked: written.iter().map(|w| AtomicI64::new(*w)).collect(), ..Default::default() };
+        Progress::new(written.len() as i32, Arc::new(counters))
+    }
+
+    #[test]
+    fn a_waiter_ends_the_followers_rest_at_once() {
+        let progress = Arc::new(progress(&[-1]));
+        let (rested, rest_over) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn({
+            let progress = progress.clone();
+            move || {
+                let _awake = progress.awake();
+                // Held until the rest is over, whether it began before this waiter or after.
+                let _ = rest_over.recv_timeout(Duration::from_secs(60));
+            }
+        });
+        let started = Instant::now();
+        progress.rest(Duration::from_secs(30));
+        let took = started.elapsed();
+        let _ = rested.send(());
+        waiter.join().expect("waiter");
+        assert!(took < Duration::from_secs(10), "rested {took:?} with a waiter");
+        assert!(!progress.is_awaited(), "the guard gave its place back");
+    }
+
+    #[test]
+    fn the_backlog_counts_own_records_not_read_back() {
+        let progress = progress(&[9, 4]);
+        assert_eq!(progress.own_backlog(), 15, "offsets 0..=9 and 0..=4, nothing read");
+        progress.positions[0].store(7, Ordering::Release);
+        progress.positions[1].store(6, Ordering::Release);
+        assert_eq!(progress.own_backlog(), 2, "a partition read past its own writes counts nothing");
+        progress.reset();
+        assert_eq!(progress.own_backlog(), 0, "a topic created anew starts from nothing");
     }
 }

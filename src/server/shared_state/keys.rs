@@ -140,7 +140,11 @@ impl KeyLog for SharedKeyLog {
     }
 
     fn wait_answer<'a>(&'a self, key: &'a str, bound: Duration) -> BoxFuture<'a, Option<KeyEntry>> {
-        self.view.keys.wait_answer(key, bound).boxed()
+        async move {
+            let _awake = self.progress.awake();
+            self.view.keys.wait_answer(key, bound).await
+        }
+        .boxed()
     }
 
     fn claimant_gone(&self, claim: &KeyClaim) -> bool {

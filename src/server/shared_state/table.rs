@@ -106,7 +106,7 @@ impl SharedStatusTable {
                 Arc::new(KeyTable::new(settings.key_ttl, settings.key_capacity)),
                 &settings.replica,
             )),
-            progress: Arc::new(Progress::new(settings.partitions)),
+            progress: Arc::new(Progress::new(settings.partitions, writer.counters().clone())),
             catch_up: Arc::new(CatchUp::default()),
             writer,
             statuses,
@@ -255,13 +255,7 @@ impl SharedStatusTable {
 
     /// Records this replica wrote that its view has not applied yet, over every partition.
     pub fn lag_records(&self) -> i64 {
-        let acked = &self.writer.counters().acked;
-        (0..self.settings.partitions)
-            .map(|p| {
-                let written = acked.get(p as usize).map_or(-1, |a| a.load(Ordering::Relaxed));
-                (written - self.progress.position(p)).max(0)
-            })
-            .sum()
+        self.progress.own_backlog()
     }
 
     pub fn alive_count(&self) -> usize {
