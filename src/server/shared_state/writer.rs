@@ -96,9 +96,6 @@ impl StateWriter {
             .set("acks", "all")
             .set("max.in.flight.requests.per.connection", "5")
             .set("linger.ms", "0")
-            // Bulks of statuses are JSON, alike from one change to the next: a fifth of the bytes
-            // for every replica's follower to fetch.
-            .set("compression.type", "lz4")
             // Its own queue, whatever KAFKA_PROPERTIES tunes for the caller's producers.
             .set("queue.buffering.max.messages", "100000")
             .set("queue.buffering.max.kbytes", "1048576")
