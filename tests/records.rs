@@ -17,7 +17,7 @@ const QUIET: Duration = Duration::from_millis(300);
 static MEMORY_MEASURED: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 fn header<'a>(record: &'a ReadRecord, name: &str) -> Option<&'a str> {
-    record.headers.iter().find(|(n, _)| n == name).and_then(|(_, v)| std::str::from_utf8(v).ok())
+    record.header(name).and_then(|v| std::str::from_utf8(v).ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,7 +90,7 @@ impl Progress {
     /// The follower's rest: up to `bound`, ended early by anyone who waits on it. Blocking.
     fn rest(&self, bound: Duration) {
         let mut woken = self.woken.lock();
-        if self.waiting.load(Ordering::Acquire) == 0 {
+        if !self.is_awaited() {
             let _ = self.wake.wait_for(&mut woken, bound);
         }
     }
