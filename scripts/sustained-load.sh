@@ -15,7 +15,7 @@ url="http://$addr/api/v1/send\?mode=idempotent&sendMode=async&topic=sustained-lo
 rates=""
 for _ in 1 2 3 4; do
   rates="$rates $(oha --no-tui -m POST -c 64 -z 15s --rand-regex-url "$url" --output-format json |
-    python3 -c 'import json,sys; print("%.0f" % json.load(sys.stdin)["summary"]["requestsPerSec"])')"
+    python3 -c 'import json,sys; r=json.load(sys.stdin); bad=sum(n for c,n in r["statusCodeDistribution"].items() if not c.startswith("2")); print("%.0f(p50 %.1f ms%s)" % (r["summary"]["requestsPerSec"], 1000*r["latencyPercentiles"]["p50"], ", %d not 2xx" % bad if bad else ""))')"
 done
 echo "req/s in four windows of 15 s:$rates"
 curl -s "http://$addr/metrics" | python3 -c '

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{eventually, random_topic, start_broker, start_service, start_service_unready};
-use producer_reliability::model::{ProducerMode, SendParams};
+use producer_reliability::model::{DeliveryState, ProducerMode, SendParams};
 use producer_reliability::server::kafka::EmbeddedBroker;
 use producer_reliability::server::shutdown::Shutdown;
 use serde_json::Value;
@@ -238,5 +238,51 @@ async fn a_fatal_idempotent_error_replaces_the_producer_and_fails_what_it_held()
     assert!(ready["lastProducerError"].as_str().unwrap().contains("OutOfOrderSequenceNumber"), "{ready}");
     let res = svc.post(&format!("/api/v1/send?mode=idempotent&eventId=F-after&topic={topic}")).await;
     assert_eq!(res.status(), 200, "the new producer works");
+    svc.server.shutdown().await;
+}
+
+/// The bulks of statuses in the state topic that hold `request_id` in `state`.
+async fn state_records_of(svc: &common::TestService, request_id: &str, state: DeliveryState) -> usize {
+    use producer_reliability::server::shared_state::record::StateRecord;
+    let records =
+        common::read_topic(&svc.bootstrap(), "producer-reliability-state", 1, &[], Duration::from_secs(1)).await;
+    records
+        .iter()
+        .filter_map(|r| match StateRecord::decode(&r.value) {
+            Some(StateRecord::Statuses(bulk)) => Some(bulk),
+            _ => None,
+        })
+        .filter(|bulk| bulk.statuses.iter().any(|s| s.request_id.to_string() == request_id && s.state == state))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_error_of_the_state_writer_renews_it_and_writes_this_replicas_statuses_again() {
+    let svc = start_service(&[]).await;
+    let topic = random_topic("state-fatal");
+    let res = svc.post(&format!("/api/v1/send?mode=idempotent&eventId=S1&sendMode=async&topic={topic}")).await;
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["requestId"].as_str().unwrap().to_owned();
+    assert_eq!(svc.wait_terminal(&id).await["state"], "OK");
+    let table = svc.server.shared_table().expect("the shared status table").clone();
+    let before = state_records_of(&svc, &id, DeliveryState::Ok).await;
+    assert_eq!(before, 1, "its OK status was written once");
+
+    table.writer().inject_fatal_error();
+    // Async sends wait for their PENDING status in the state topic: without a new writer every
+    // one would be refused from now on.
+    let accepted = eventually(Duration::from_secs(10), || async {
+        svc.post(&format!("/api/v1/send?mode=idempotent&eventId=S2&sendMode=async&topic={topic}")).await.status() == 202
+    })
+    .await;
+    assert!(accepted, "async sends are accepted again");
+    let metrics = svc.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("state_writer_renewals_total 1"), "{metrics}");
+    // What the old session held is lost: this replica's statuses are written again.
+    assert_eq!(
+        state_records_of(&svc, &id, DeliveryState::Ok).await,
+        2,
+        "its OK status written again by the new writer"
+    );
     svc.server.shutdown().await;
 }

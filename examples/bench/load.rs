@@ -63,6 +63,10 @@ fn run(target: &[&str], connections: u32, amount: Amount) -> Res<LoadResult> {
         .as_object()
         .map(|m| m.iter().filter(|(e, _)| e.as_str() != DEADLINE_ABORT).map(|(_, n)| n.as_u64().unwrap_or(0)).sum())
         .unwrap_or(0);
+    if all > ok || failed_requests > 0 {
+        // A row with errors says which, so that a wrong figure is not taken for a fast one.
+        eprintln!("bench: answers {codes:?}, failures {}", json["errorDistribution"]);
+    }
     Ok(LoadResult {
         requests_per_sec: summary["requestsPerSec"].as_f64().unwrap_or(0.0),
         p50_ms: pct("p50"),

@@ -17,7 +17,12 @@
 //!   rdkafka fire-and-forget.
 //!
 //! Output ([`report`]): a Markdown table on stdout, saved with a JSON twin and an SVG chart
-//! ([`chart`]) under `target/bench/`.
+//! ([`chart`]) under `target/bench/`; each service's log under `target/bench/logs/`.
+//!
+//! Options: `--quick` (one round of 2 s per row), `--only=rows,replicas` (some parts: raw, rows,
+//! replicas, keys, batches; printed, not saved). With `KAFKA_BOOTSTRAP_SERVERS` every row uses
+//! that cluster; when that broker runs on this machine, `BENCH_BROKER_PID` counts its CPU in the
+//! split and `BENCH_BROKER_NAME` names it in the report.
 
 mod batches;
 mod ceilings;
@@ -82,21 +87,16 @@ async fn main() -> Res<()> {
         }
     };
     let bootstrap = external.clone().unwrap_or_else(|| broker.as_ref().map(|b| b.bootstrap()).unwrap_or_default());
-    report.broker = match &external {
-        Some(b) => format!("external Kafka at {b}"),
-        None => "embedded Tansu 0.6.0, in memory".into(),
+    report.broker = match (&external, std::env::var("BENCH_BROKER_NAME")) {
+        (Some(b), Ok(name)) => format!("{name} at {b}"),
+        (Some(b), Err(_)) => format!("external Kafka at {b}"),
+        (None, _) => "embedded Tansu 0.6.0, in memory".into(),
     };
     let settings = KafkaSettings::new(&Config::defaults(), bootstrap.clone());
     eprintln!("bench: broker {bootstrap}");
 
-    // `--keys-only`: just the idempotency-key rows (a quick look while working on them).
-    if args.iter().any(|a| a == "--keys-only") {
-        keys::measure(&mut report, &bootstrap, ROUNDS, ROUND_SECONDS).await?;
-        report::checks(&mut report);
-        println!("{}", report::markdown(&report));
-        return Ok(());
-    }
-    for mode in ProducerMode::ALL {
+    let parts = Parts::from_args(&args)?;
+    for mode in ProducerMode::ALL.into_iter().filter(|_| parts.has("raw")) {
         let topic = format!("bench-raw-{mode}-{}", std::process::id());
         ceilings::create_topic(&settings, &topic).await?;
         let (s, t) = (settings.clone(), topic.clone());
@@ -109,11 +109,24 @@ async fn main() -> Res<()> {
         eprintln!("bench: raw {mode}: {rate:.0} msgs/s, produce-and-await p50 {p50:.2} ms, 64 awaited {sync64:.0}/s");
     }
 
-    measure_rows(&mut report, &bootstrap, broker.as_ref().map(|b| b.pid()), quick).await?;
+    if parts.has("rows") {
+        measure_rows(&mut report, &bootstrap, broker_pid(broker.as_ref())?, quick).await?;
+    }
     let (rounds, seconds) = if quick { (1, 2) } else { (ROUNDS, ROUND_SECONDS) };
-    replicas::measure(&mut report, &bootstrap, rounds, seconds)?;
-    keys::measure(&mut report, &bootstrap, rounds, seconds).await?;
-    batches::measure(&mut report, &bootstrap, rounds, seconds, quick).await?;
+    if parts.has("replicas") {
+        replicas::measure(&mut report, &bootstrap, rounds, seconds)?;
+    }
+    if parts.has("keys") {
+        keys::measure(&mut report, &bootstrap, rounds, seconds).await?;
+    }
+    if parts.has("batches") {
+        batches::measure(&mut report, &bootstrap, rounds, seconds, quick).await?;
+    }
+    if parts.0.is_some() {
+        report::checks(&mut report);
+        println!("{}", report::markdown(&report));
+        return Ok(());
+    }
 
     if !quick {
         for props in SETTINGS {
@@ -140,6 +153,40 @@ async fn main() -> Res<()> {
         broker.stop().await;
     }
     save(&report)
+}
+
+/// The parts of a run that `--only=rows,replicas` names (raw, rows, replicas, keys, batches),
+/// for a quick look at a few of them: printed, not saved, no checklist of missing rows. Without
+/// it, every part, saved.
+struct Parts(Option<Vec<String>>);
+
+impl Parts {
+    const ALL: [&'static str; 5] = ["raw", "rows", "replicas", "keys", "batches"];
+
+    fn from_args(args: &[String]) -> Res<Self> {
+        let Some(list) = args.iter().find_map(|a| a.strip_prefix("--only=")) else {
+            return Ok(Self(None));
+        };
+        let parts: Vec<String> = list.split(',').map(str::to_owned).collect();
+        match parts.iter().find(|p| !Self::ALL.contains(&p.as_str())) {
+            Some(unknown) => Err(format!("--only: no part '{unknown}' (parts: {})", Self::ALL.join(", ")).into()),
+            None => Ok(Self(Some(parts))),
+        }
+    }
+
+    fn has(&self, part: &str) -> bool {
+        self.0.as_ref().is_none_or(|parts| parts.iter().any(|p| p == part))
+    }
+}
+
+/// The broker process whose CPU the split counts: the embedded one, or an external broker running
+/// on this machine named by `BENCH_BROKER_PID`.
+fn broker_pid(embedded: Option<&EmbeddedBroker>) -> Res<Option<u32>> {
+    match (embedded, std::env::var("BENCH_BROKER_PID")) {
+        (Some(broker), _) => Ok(Some(broker.pid())),
+        (None, Ok(pid)) => Ok(Some(pid.parse().map_err(|_| format!("BENCH_BROKER_PID '{pid}' is not a process id"))?)),
+        (None, Err(_)) => Ok(None),
+    }
 }
 
 /// A few requests first, so the row measures steady state (connections, topic, metadata).
@@ -284,7 +331,7 @@ fn measure_cpu_split(
         };
         let mut parties = vec![cpu::Party { name, pid: t.pid, by_thread: t.mode.is_some() }];
         if let (Some(pid), Some(_)) = (broker_pid, t.mode) {
-            parties.push(cpu::Party { name: "broker (Tansu)", pid, by_thread: false });
+            parties.push(cpu::Party { name: "broker", pid, by_thread: false });
         }
         let split = cpu::measure(&label, &t.url, 64, seconds, &parties)?;
         if t.send_mode == Some(SendMode::Async) {

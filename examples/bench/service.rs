@@ -77,13 +77,16 @@ impl Service {
     pub fn start_bin(bin: &str, bootstrap: Option<&str>, extra_env: &[(&str, &str)]) -> Res<(Self, Duration)> {
         let port = free_port()?;
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        // Its log (warnings and errors) is kept beside the report: a row with errors says why.
+        std::fs::create_dir_all("target/bench/logs")?;
+        let log = std::fs::File::create(format!("target/bench/logs/service-{port}.log"))?;
         let mut cmd = Command::new(bin);
         cmd.env("LEPTOS_SITE_ADDR", addr.to_string())
             .env("LEPTOS_SITE_ROOT", "target/site")
             .env("RUST_LOG", "warn")
             .env_remove("KAFKA_BOOTSTRAP_SERVERS")
             .env_remove("KAFKA_PROPERTIES")
-            .stdout(Stdio::null())
+            .stdout(log)
             .stderr(Stdio::inherit())
             .env("STATE_TOPIC", format!("bench-state-{}-{port}", std::process::id()));
         if let Some(b) = bootstrap {

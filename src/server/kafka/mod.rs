@@ -20,6 +20,8 @@ pub use in_memory::{InMemoryKafka, StoredRecord};
 pub use monitor::{BrokerMonitor, KafkaParts, Readiness};
 pub use pair::{ProducerPair, Renewal};
 pub use port::{OutgoingRecord, RecordProducer, TopicCatalog, Vanished};
+#[cfg(feature = "test-hooks")]
+pub use producers::raise_fatal_error;
 pub use producers::{describe_kafka_error, is_timeout, KafkaProducer};
 pub use reporting::failure;
 pub use reports::{DeliveryFailure, DeliveryReport, DeliveryReports, DeliveryTicket};

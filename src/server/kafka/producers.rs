@@ -129,16 +129,7 @@ impl KafkaProducer {
     /// of the recovery path (feature `test-hooks`, never in a release build).
     #[cfg(feature = "test-hooks")]
     pub(super) fn inject_fatal_error(&self) {
-        let reason = c"injected by a test";
-        // SAFETY: the client pointer is valid for as long as `self.inner` lives; the reason is a
-        // NUL-terminated string librdkafka copies.
-        unsafe {
-            rdkafka::bindings::rd_kafka_test_fatal_error(
-                self.inner.client().native_ptr(),
-                rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
-                reason.as_ptr(),
-            );
-        }
+        raise_fatal_error(self.inner.client());
     }
 
     /// Waits up to `timeout` for every queued record's delivery report; returns how many remain.
@@ -188,4 +179,20 @@ pub fn is_timeout(error: &KafkaError) -> bool {
             RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::RequestTimedOut | RDKafkaErrorCode::OperationTimedOut
         )
     )
+}
+
+/// Raises a fatal error in an idempotent client, as librdkafka does when the broker answers
+/// out of sequence (tests of the recovery paths only: feature `test-hooks`).
+#[cfg(feature = "test-hooks")]
+pub fn raise_fatal_error<C: rdkafka::ClientContext>(client: &rdkafka::client::Client<C>) {
+    let reason = c"injected by a test";
+    // SAFETY: the client pointer is valid while `client` is borrowed; the reason is a
+    // NUL-terminated string librdkafka copies.
+    unsafe {
+        rdkafka::bindings::rd_kafka_test_fatal_error(
+            client.native_ptr(),
+            rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+            reason.as_ptr(),
+        );
+    }
 }

@@ -22,6 +22,11 @@ impl ScrapeSource for SharedStatusTable {
             ("state_records_written", "Records the state topic acknowledged", writer.written.load(Ordering::Relaxed)),
             ("state_write_errors", "State records refused or failed", writer.failed.load(Ordering::Relaxed)),
             (
+                "state_writer_renewals",
+                "State topic writers started anew (after a fatal error, or a broker that lost its state)",
+                writer.renewed.load(Ordering::Relaxed),
+            ),
+            (
                 "state_status_changes_written",
                 "Status changes handed to the state topic, many to a record",
                 self.changes_written(),

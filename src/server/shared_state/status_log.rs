@@ -104,6 +104,21 @@ impl StatusLog {
         rx
     }
 
+    /// Adds the statuses `current` returns, read while no other change can join the open bulk:
+    /// a change made meanwhile is written after them, so the log still ends with each send's
+    /// latest status (after the writer was renewed, what the old session held is lost).
+    pub fn rewrite(&self, current: impl FnOnce() -> Vec<StatusRecord>) -> usize {
+        let count = {
+            let mut open = self.open.lock();
+            let statuses = current();
+            let count = statuses.len();
+            open.statuses.extend(statuses);
+            count
+        };
+        self.wake.notify_one();
+        count
+    }
+
     /// The send ends here: it was refused before it was sent.
     pub fn forget(&self, id: Uuid) {
         self.open.lock().forgotten.push(id);

@@ -157,6 +157,7 @@ impl SharedStatusTable {
         }
         self.beat(false);
         shutdown.spawn(self.clone().heartbeats(stop.clone()));
+        shutdown.spawn(self.clone().renew_on_fatal(stop.clone()));
         let rounds = self.catch_up.clone().run(
             self.writer.clone(),
             self.progress.clone(),
@@ -215,6 +216,34 @@ impl SharedStatusTable {
                 self.unknown_marked.fetch_add(marked, Ordering::Relaxed);
                 tracing::warn!(marked, "statuses of a stopped replica are now UNKNOWN");
             }
+        }
+    }
+
+    /// Renews the writer whenever its session met a fatal error (else no state write would ever
+    /// succeed again: every async send refused), then writes this replica's statuses again: the
+    /// changes the old session still held are lost, and the other replicas would show those
+    /// sends PENDING for as long as this replica lives.
+    async fn renew_on_fatal(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = self.writer.trouble() => {}
+            }
+            let writer = self.writer.clone();
+            if !tokio::task::spawn_blocking(move || writer.renew_if_fatal()).await.unwrap_or(false) {
+                continue;
+            }
+            let replica = self.settings.replica.as_str();
+            let count = self.statuses.rewrite(|| {
+                let mut own = Vec::new();
+                self.view.store.for_each(|status| {
+                    if status.replica.as_deref() == Some(replica) {
+                        own.push(StatusRecord::of(status));
+                    }
+                });
+                own
+            });
+            tracing::warn!(count, "this replica's statuses written again by the renewed state writer");
         }
     }
 
@@ -382,7 +411,7 @@ impl StatusTable for SharedStatusTable {
             let _ = tokio::task::spawn_blocking(move || {
                 following.stop();
                 claims.stop();
-                writer.renew();
+                writer.renew("the broker came back without its state");
             })
             .await;
             self.topics.forget(Some(&self.settings.topic));

@@ -1,7 +1,9 @@
 //! The service's own producer for the state topic: idempotent (`acks=all`), with the cluster's
 //! connection and security settings but its own batching: statuses come in bulks already
 //! (`status_log`), so it lingers for nothing (not the `KAFKA_LINGER_MS` of the two producers the
-//! caller chooses between). Each record's waiters hear of its acknowledgement.
+//! caller chooses between). Each record's waiters hear of its acknowledgement. A fatal error
+//! (the broker answered out of sequence: the idempotent session cannot go on) is signalled, and
+//! the table renews the writer ([`StateWriter::renew_if_fatal`]).
 
 use super::record::{partition_for, StateRecord};
 use crate::server::kafka::{describe_kafka_error, KafkaSettings};
@@ -13,7 +15,7 @@ use rdkafka::{ClientContext, Message};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
 /// Where one write's acknowledgement goes: (partition, offset) or why not.
 pub type WriteAck = oneshot::Receiver<Result<(i32, i64), String>>;
@@ -43,15 +45,20 @@ pub struct WriterCounters {
     pub failed: AtomicU64,
     /// Per partition, the highest offset the broker acknowledged to this writer.
     pub acked: Vec<AtomicI64>,
+    /// Producers started anew (after a fatal error, or a broker that lost its state).
+    pub renewed: AtomicU64,
 }
 
 pub struct WriterContext {
     counters: Arc<WriterCounters>,
+    /// Woken on every error: whoever waits checks whether it was fatal.
+    trouble: Arc<Notify>,
 }
 
 impl ClientContext for WriterContext {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(%error, reason, "state topic writer error");
+        self.trouble.notify_one();
     }
 }
 
@@ -69,6 +76,7 @@ impl ProducerContext for WriterContext {
             }
             Err((error, _)) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                self.trouble.notify_one();
                 Err(format!("the state topic refused the write: {}", describe_kafka_error(error)))
             }
         };
@@ -82,6 +90,7 @@ pub struct StateWriter {
     topic: String,
     partitions: i32,
     counters: Arc<WriterCounters>,
+    trouble: Arc<Notify>,
 }
 
 impl StateWriter {
@@ -100,23 +109,58 @@ impl StateWriter {
             .set("queue.buffering.max.messages", "100000")
             .set("queue.buffering.max.kbytes", "1048576")
             .set("message.timeout.ms", settings.delivery_timeout_ms.min(30_000).to_string());
-        let producer = config.create_with_context(WriterContext { counters: counters.clone() })?;
-        Ok(Self { producer: ArcSwap::from_pointee(producer), config, topic: topic.to_owned(), partitions, counters })
+        let trouble = Arc::new(Notify::new());
+        let producer =
+            config.create_with_context(WriterContext { counters: counters.clone(), trouble: trouble.clone() })?;
+        Ok(Self {
+            producer: ArcSwap::from_pointee(producer),
+            config,
+            topic: topic.to_owned(),
+            partitions,
+            counters,
+            trouble,
+        })
     }
 
     /// Starts a new producer session: after the broker came back without its state, the old
-    /// idempotent session's producer id is unknown there and its retries would never end. What
-    /// the old producer still held fails (its waiters get the error). Blocking.
-    pub fn renew(&self) {
-        match self.config.create_with_context(WriterContext { counters: self.counters.clone() }) {
+    /// idempotent session's producer id is unknown there and its retries would never end; after
+    /// a fatal error the old session cannot write at all. What the old producer still held fails
+    /// (its waiters get the error). Blocking; true if renewed.
+    pub fn renew(&self, why: &str) -> bool {
+        let context = WriterContext { counters: self.counters.clone(), trouble: self.trouble.clone() };
+        match self.config.create_with_context(context) {
             Ok(fresh) => {
                 let old = self.producer.swap(Arc::new(fresh));
                 old.purge(PurgeConfig::default().queue().inflight());
                 let _ = old.flush(Duration::from_secs(1));
-                tracing::info!("state topic writer renewed after the broker came back");
+                self.counters.renewed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(why, "state topic writer renewed");
+                true
             }
-            Err(error) => tracing::error!(%error, "cannot renew the state topic writer"),
+            Err(error) => {
+                tracing::error!(%error, "cannot renew the state topic writer");
+                false
+            }
         }
+    }
+
+    /// Renews the writer if its producer hit a fatal error (see [`StateWriter::trouble`]).
+    /// Blocking; true if renewed.
+    pub fn renew_if_fatal(&self) -> bool {
+        let fatal = self.producer.load().client().fatal_error();
+        fatal.is_some_and(|(code, reason)| self.renew(&format!("fatal error {code:?}: {reason}")))
+    }
+
+    /// Resolves after the writer met an error (a transport error, a failed write): whether it
+    /// was fatal is for [`StateWriter::renew_if_fatal`] to tell.
+    pub async fn trouble(&self) {
+        self.trouble.notified().await;
+    }
+
+    /// Raises a fatal error in the writer's producer (tests of the recovery: `test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    pub fn inject_fatal_error(&self) {
+        crate::server::kafka::raise_fatal_error(self.producer.load().client());
     }
 
     pub fn partitions(&self) -> i32 {
@@ -149,6 +193,7 @@ impl StateWriter {
             BaseRecord::with_opaque_to(&self.topic, Box::new(acks)).key(&key).partition(partition).payload(&value);
         if let Err((error, returned)) = self.producer.load().send(out) {
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            self.trouble.notify_one();
             returned
                 .delivery_opaque
                 .answer(Err(format!("the state topic write was refused: {}", describe_kafka_error(&error))));
