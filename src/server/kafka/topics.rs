@@ -31,7 +31,7 @@ pub struct TopicRegistry {
 
 impl TopicRegistry {
     pub fn new(settings: &KafkaSettings, partitions: i32, replication: i32) -> Result<Self, KafkaError> {
-        let admin: AdminClient<DefaultClientContext> = settings.client_config().create()?;
+        let admin: AdminClient<DefaultClientContext> = admin_config(settings).create()?;
         Ok(Self {
             admin: Arc::new(admin),
             bootstrap: settings.bootstrap_servers.clone(),
@@ -214,6 +214,17 @@ impl TopicCatalog for TopicRegistry {
     }
 }
 
+/// The admin client's settings. Its metadata requests must not create the topics they ask
+/// about: librdkafka lets a producer-type client (an admin client is one) ask for that by
+/// default, and a broker with `auto.create.topics.enable` (Apache Kafka's default, nisshi's)
+/// would then make each topic with its own partition count and no configs, so that
+/// `KAFKA_TOPIC_PARTITIONS` and the state topic's compaction and retention would never apply.
+fn admin_config(settings: &KafkaSettings) -> rdkafka::ClientConfig {
+    let mut config = settings.client_config();
+    config.set("allow.auto.create.topics", "false");
+    config
+}
+
 fn unreachable(bootstrap: &str, error: &KafkaError) -> AppError {
     AppError::Unavailable { message: format!("Kafka at {bootstrap} did not answer: {error}") }
 }
@@ -250,4 +261,24 @@ fn metadata_within(
 /// librdkafka's metadata calls block: keep them off the async workers.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, AppError> + Send + 'static) -> Result<T, AppError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| AppError::internal(format!("metadata task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::config::Config;
+
+    /// Tansu creates no topic on a metadata request, so this runs on librdkafka's own mock
+    /// broker, which does as Apache Kafka with `auto.create.topics.enable` (its default): a
+    /// metadata request that allows it creates the topic, with the broker's partition count (4),
+    /// before the registry could create it with `KAFKA_TOPIC_PARTITIONS` and its configs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn asking_for_a_missing_topic_does_not_create_it() {
+        let cluster = rdkafka::mocking::MockCluster::new(1).expect("librdkafka's mock broker");
+        let settings = KafkaSettings::new(&Config::defaults(), cluster.bootstrap_servers());
+        let registry = TopicRegistry::new(&settings, 3, 1).expect("admin client");
+        for _ in 0..2 {
+            assert_eq!(registry.partition_count("orders").await.expect("metadata"), None, "still missing");
+        }
+    }
 }
