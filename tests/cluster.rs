@@ -61,8 +61,9 @@ async fn three_replicas_answer_for_every_send_made_through_any() {
         let first = settled(&client, &bases[0], id).await;
         assert_eq!(first["state"], "OK", "{first}");
         for base in &bases[1..] {
-            let (code, other) = status(&client, base, id).await;
-            assert_eq!(code, 200, "{base} does not know {id}");
+            // Known at once (never 404); it may still read PENDING there for as long as that
+            // replica's view is behind (its follower rests up to 200 ms), then ends the same.
+            let other = settled(&client, base, id).await;
             assert_eq!((&other["partition"], &other["offset"]), (&first["partition"], &first["offset"]), "{id}");
             lookups += 1;
         }
