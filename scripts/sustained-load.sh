@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sustained load on one fresh service with its embedded broker: async idempotent sends at 64
 # connections in four windows of 15 s, then the state view's lag p99 (docs/performance.md).
-# Usage: scripts/sustained-load.sh [BINARY] (default target/release/producer-reliability, built by
-# `make bench`); needs oha (scripts/setup.sh bench). Extra settings go in the environment.
+# Usage: [SEND=sync] scripts/sustained-load.sh [BINARY] (default target/release/producer-reliability,
+# built by `make bench`); needs oha (scripts/setup.sh bench). Extra settings go in the environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/release/producer-reliability}
@@ -11,7 +11,7 @@ LEPTOS_SITE_ADDR=$addr LEPTOS_SITE_ROOT=target/site RUST_LOG=warn "$bin" >/tmp/s
 service=$!
 trap 'kill -TERM $service 2>/dev/null; wait $service 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf "http://$addr/health/ready" >/dev/null && break; sleep 0.2; done
-url="http://$addr/api/v1/send\?mode=idempotent&sendMode=async&topic=sustained-load&eventId=[a-z0-9]{12}"
+url="http://$addr/api/v1/send\?mode=idempotent&sendMode=${SEND:-async}&topic=sustained-load&eventId=[a-z0-9]{12}"
 rates=""
 for _ in 1 2 3 4; do
   rates="$rates $(oha --no-tui -m POST -c 64 -z 15s --rand-regex-url "$url" --output-format json |

@@ -6,7 +6,7 @@
 use super::Res;
 use producer_reliability::model::ProducerMode;
 use producer_reliability::server::config::Config;
-use producer_reliability::server::kafka::KafkaSettings;
+use producer_reliability::server::kafka::{with_nice, KafkaSettings};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::sync::Arc;
@@ -66,10 +66,10 @@ async fn send(producers: Arc<Producers>, uri: axum::http::Uri) -> (axum::http::S
 /// Serves the bare gateway on `port` until killed (this binary with `--bare-gateway`).
 pub async fn serve(port: u16, bootstrap: &str) -> Res<()> {
     let settings = KafkaSettings::new(&Config::defaults(), bootstrap.to_owned());
-    let producers = Arc::new(Producers {
-        plain: settings.producer_config(ProducerMode::Plain).create()?,
-        idempotent: settings.producer_config(ProducerMode::Idempotent).create()?,
-    });
+    // Created as the service creates its producers, their threads niced alike.
+    let create = |mode| with_nice(settings.producer_nice, || settings.producer_config(mode).create());
+    let producers =
+        Arc::new(Producers { plain: create(ProducerMode::Plain)??, idempotent: create(ProducerMode::Idempotent)?? });
     let app = axum::Router::new()
         .route("/api/v1/send", axum::routing::post(move |uri: axum::http::Uri| send(producers.clone(), uri)));
     let listener = producer_reliability::server::http::listen(([127, 0, 0, 1], port).into())?;

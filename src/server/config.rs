@@ -52,6 +52,13 @@ pub struct Config {
     #[arg(long, env = "KAFKA_MAX_BLOCK_MS", value_name = "KAFKA_MAX_BLOCK_MS", default_value_t = 5000)]
     pub kafka_max_block_ms: u32,
 
+    /// How much lower than the service's own threads the two producers' librdkafka threads run
+    /// (a nice value, 0-19; 0: the same). On a busy machine the HTTP workers and a local broker
+    /// get the CPU first (see docs/performance.md).
+    #[arg(long, env = "KAFKA_PRODUCER_NICE", value_name = "KAFKA_PRODUCER_NICE", default_value_t = 10,
+          value_parser = clap::value_parser!(u8).range(0..=19))]
+    pub kafka_producer_nice: u8,
+
     /// Topic used when a send names none.
     #[arg(long, env = "KAFKA_DEFAULT_TOPIC", value_name = "KAFKA_DEFAULT_TOPIC", default_value = crate::model::DEFAULT_TOPIC)]
     pub kafka_default_topic: String,
@@ -342,6 +349,8 @@ mod tests {
         assert_eq!(c.kafka_linger_ms, 0);
         assert_eq!(c.kafka_socket_timeout_ms, 60_000);
         assert_eq!(c.kafka_max_block_ms, 5000);
+        assert_eq!(c.kafka_producer_nice, 10);
+        assert!(parse(&["--kafka-producer-nice", "20"]).is_err(), "a nice value is at most 19");
         assert_eq!(c.kafka_default_topic, "bhf-transactions");
         assert_eq!(c.kafka_topic_partitions, 3);
         assert_eq!(c.site_addr.to_string(), "127.0.0.1:3000");

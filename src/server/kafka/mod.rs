@@ -1,7 +1,7 @@
 //! Everything that talks to Kafka: the seam the send core sees ([`port`]), where delivery
-//! reports go ([`reports`]), the rdkafka producers ([`producers`]) and their callbacks
-//! ([`reporting`]) and admin client behind it, an in-memory stand-in for tests, settings, the
-//! embedded broker and its health.
+//! reports go ([`reports`]), the rdkafka producers ([`producers`], their threads niced by
+//! [`thread_nice`]) and their callbacks ([`reporting`]) and admin client behind it, an in-memory
+//! stand-in for tests, settings, the embedded broker and its health.
 
 mod health;
 mod in_memory;
@@ -14,6 +14,7 @@ mod reports;
 mod settings;
 mod supervisor;
 mod tansu_process;
+mod thread_nice;
 mod topics;
 
 pub use in_memory::{InMemoryKafka, StoredRecord};
@@ -28,4 +29,5 @@ pub use reports::{DeliveryFailure, DeliveryReport, DeliveryReports, DeliveryTick
 pub use settings::KafkaSettings;
 pub use supervisor::{BrokerLife, EmbeddedBroker};
 pub use tansu_process::{BrokerError, TANSU_INSTALL_HINT};
+pub use thread_nice::with_nice;
 pub use topics::TopicRegistry;

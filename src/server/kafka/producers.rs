@@ -7,6 +7,7 @@ use super::port::OutgoingRecord;
 use super::reporting::{ReportSinks, ReportingContext, Trouble};
 use super::reports::DeliveryTicket;
 use super::settings::KafkaSettings;
+use super::thread_nice::with_nice;
 use crate::error::AppError;
 use crate::model::ProducerMode;
 use crate::server::room_wait::RoomWait;
@@ -35,7 +36,9 @@ impl KafkaProducer {
         let id = PRODUCER_IDS.fetch_add(1, Ordering::Relaxed);
         let health = Arc::new(ProducerHealth::default());
         let context = ReportingContext::new(mode, id, sinks.clone(), health.clone());
-        let inner = settings.producer_config(mode).create_with_context(context)?;
+        let config = settings.producer_config(mode);
+        let inner = with_nice(settings.producer_nice, || config.create_with_context(context))
+            .map_err(|error| KafkaError::ClientCreation(error.to_string()))??;
         Ok(Self { mode, id, inner, sinks, health, max_block: Duration::from_millis(settings.max_block_ms.into()) })
     }
 

@@ -26,6 +26,8 @@ pub struct KafkaSettings {
     pub socket_timeout_ms: u32,
     /// How long a send waits for room in a full local queue (not a librdkafka property).
     pub max_block_ms: u32,
+    /// How much the producers' librdkafka threads are niced (see `thread_nice`).
+    pub producer_nice: u8,
     /// `statistics.interval.ms` of the producers (0: off), feeding `/metrics`.
     pub statistics_interval_ms: u32,
     /// Security properties (protocol, SASL, CA), set before `extra`.
@@ -47,6 +49,7 @@ impl KafkaSettings {
             linger_ms: config.kafka_linger_ms,
             socket_timeout_ms: config.kafka_socket_timeout_ms,
             max_block_ms: config.kafka_max_block_ms,
+            producer_nice: config.kafka_producer_nice,
             statistics_interval_ms: 5000,
             security: [
                 ("security.protocol", &config.kafka_security_protocol),

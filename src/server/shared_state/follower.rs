@@ -6,7 +6,8 @@
 //! unless someone waits on it (a catch-up, a claim, a repeat waiting for an answer) or more than
 //! [`REST_BACKLOG`] of this replica's own records wait to be read: each read costs the broker a
 //! fetch (on Tansu, a listing of the whole partition), and a busy replica's own bulks would
-//! otherwise be fetched back 20 times a second. Whoever waits wakes it at once.
+//! otherwise be fetched back 20 times a second. Whoever waits wakes it at once. With no other
+//! replica alive it rests up to [`REST_ALONE`]: there is nothing but its own records to read.
 
 use super::record::StateRecord;
 use super::view::{now_ms, StateView};
@@ -28,6 +29,9 @@ const BATCH: usize = 1024;
 
 /// The longest rest between two reads that brought records, while nobody waits.
 pub const REST: Duration = Duration::from_millis(200);
+/// The same while no other replica is alive: the follower then reads back only this replica's
+/// own records and heartbeats (a newcomer is seen within this; a lookup it misses wakes it).
+pub const REST_ALONE: Duration = Duration::from_secs(1);
 /// More of this replica's own records than this waiting to be read: no rest.
 const REST_BACKLOG: i64 = 256;
 
@@ -194,7 +198,8 @@ pub fn follow(consumer: BaseConsumer, view: Arc<StateView>, progress: Arc<Progre
         // Records came, no more are queued, few of its own wait: rest (no fetch meanwhile).
         let resting = applied < BATCH && !progress.is_awaited() && progress.own_backlog() <= REST_BACKLOG;
         if resting && consumer.pause(&partitions).is_ok() {
-            progress.rest(REST);
+            let alone = !view.replicas.others_alive(now_ms(), &view.me);
+            progress.rest(if alone { REST_ALONE } else { REST });
             paused = !resumed(&consumer, &partitions);
         }
     }

@@ -50,6 +50,11 @@ impl ReplicaTable {
             .collect()
     }
 
+    /// Whether any replica but `me` is alive now.
+    pub fn others_alive(&self, now_ms: i64, me: &str) -> bool {
+        self.seen.read().iter().any(|(id, s)| id.as_str() != me && !Self::expired(s, now_ms))
+    }
+
     /// Replicas alive now, for the UI and `/health/ready`.
     pub fn alive(&self, now_ms: i64) -> Vec<String> {
         let mut ids: Vec<String> =
@@ -80,5 +85,17 @@ mod tests {
         assert_eq!(table.gone(10_200, "a"), HashSet::from(["b".to_owned()]));
         table.beat(&beat("a", false), 9_000);
         assert!(!table.is_gone("a", 10_900), "an older heartbeat read late changes nothing");
+    }
+
+    #[test]
+    fn a_replica_is_alone_when_only_its_own_heartbeat_holds() {
+        let table = ReplicaTable::default();
+        table.beat(&beat("me", false), 10_000);
+        assert!(!table.others_alive(10_500, "me"), "only its own heartbeat");
+        table.beat(&beat("b", false), 10_000);
+        assert!(table.others_alive(10_500, "me"));
+        assert!(!table.others_alive(11_001, "me"), "b's lease is over");
+        table.beat(&beat("b", true), 10_600);
+        assert!(!table.others_alive(10_700, "me"), "b stopped");
     }
 }
