@@ -53,7 +53,7 @@ pub struct Config {
     pub kafka_max_block_ms: u32,
 
     /// How much lower than the service's own threads the two producers' librdkafka threads run
-    /// (a nice value, 0-19; 0: the same). On a busy machine the HTTP workers and a local broker
+    /// (added to their nice value, 0-19; 0: the same). On a busy machine the HTTP workers and a local broker
     /// get the CPU first (see docs/performance.md).
     #[arg(long, env = "KAFKA_PRODUCER_NICE", value_name = "KAFKA_PRODUCER_NICE", default_value_t = 10,
           value_parser = clap::value_parser!(u8).range(0..=19))]

@@ -8,7 +8,8 @@
 //! has all its threads niced (its main thread, its broker threads, those it starts later,
 //! rust-rdkafka's polling thread). Linux only: a nice value is per thread there.
 
-/// Runs `create` on a new thread whose nice value is raised by `nice` (0: on this thread, as is).
+/// Runs `create` on a new thread whose nice value is raised by `nice` over the caller's (at most
+/// to 19; 0: on this thread, as is).
 /// Raising one's own nice value needs no privilege; where it is refused anyway, the client is
 /// created at the normal priority and a warning says so. Fails only if no thread can be started
 /// (then no Kafka client could start its own either).
@@ -27,8 +28,12 @@ pub fn with_nice<T: Send>(nice: u8, create: impl FnOnce() -> T + Send) -> std::i
 
 #[cfg(target_os = "linux")]
 fn lower_this_thread(nice: u8) {
-    // SAFETY: setpriority has no memory effects; who = 0 is the calling thread on Linux.
-    let refused = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, i32::from(nice)) } != 0;
+    // SAFETY: errno is this thread's; nice(2) changes only the calling thread's priority on
+    // Linux (glibc's nice is getpriority/setpriority on PRIO_PROCESS 0, a thread there).
+    let refused = unsafe {
+        *libc::__errno_location() = 0;
+        libc::nice(i32::from(nice)) == -1 && *libc::__errno_location() != 0
+    };
     if refused {
         let error = std::io::Error::last_os_error();
         tracing::warn!(%error, nice, "could not lower the priority of the Kafka client's threads");
@@ -43,7 +48,7 @@ mod tests {
     use super::*;
 
     fn own_nice() -> i32 {
-        // SAFETY: getpriority only reads; errno is not consulted as nice values here are >= 0.
+        // SAFETY: getpriority only reads (the test runs at nice >= 0, so -1 is never a value).
         unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
     }
 
@@ -60,5 +65,17 @@ mod tests {
         assert_eq!(child_at, niced, "a thread the client starts later is niced too");
         assert_eq!(own_nice(), before, "the calling thread is left as it was");
         assert_eq!(with_nice(0, own_nice).unwrap(), before);
+    }
+
+    #[test]
+    fn the_nice_value_is_added_to_the_callers() {
+        let (caller, created_at) = std::thread::spawn(|| {
+            // SAFETY: raises this test thread's own nice value only.
+            unsafe { libc::nice(3) };
+            (own_nice(), with_nice(7, own_nice).unwrap())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(created_at, (caller + 7).min(19));
     }
 }
