@@ -57,3 +57,19 @@ async fn a_lookup_in_the_address_is_answered_in_the_page() {
     let (_, _, body) = page(&svc, "/?requestId=00000000-0000-0000-0000-000000000000").await;
     assert!(body.contains(r#"data-testid="lookup-error""#), "an unknown id says so");
 }
+
+/// The send page once read the broker's resource synchronously while the server rendered it: a
+/// clean-clone run of `each_path_renders_its_page_and_unknown_paths_are_404` hung for good, a
+/// tokio worker blocked in that read. Many loads at once, each bounded. (This did not reproduce
+/// that race against the old page in three runs; it bounds what a hang costs and checks that
+/// concurrent renders all answer.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_loads_of_the_send_page_at_once_all_answer() {
+    let svc = start_service(&[]).await;
+    let loads = (0..64).map(|_| tokio::time::timeout(std::time::Duration::from_secs(20), page(&svc, "/")));
+    for answer in futures::future::join_all(loads).await {
+        let (status, _, body) = answer.expect("the page answered within 20 s");
+        assert_eq!(status, 200);
+        assert!(body.contains(r#"data-testid="send-form""#));
+    }
+}
