@@ -108,6 +108,46 @@ async fn a_send_accepted_by_one_replica_is_known_at_once_by_another() {
     broker.stop().await;
 }
 
+/// A replica whose view is megabytes behind still catches up within its bound (1 s) before it
+/// answers "unknown id": its follower's queue (4 MB) fills up on the way, and librdkafka then
+/// waited `fetch.queue.backoff.ms` (1 s by default) before each next fetch, so 12 MB took over
+/// 2 s and the send made through the other replica was answered 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_megabytes_behind_catches_up_before_it_answers() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let broker = start_broker().await;
+    let bootstrap = broker.bootstrap();
+    let (a, b) = (replica(&bootstrap, "a", &[]), replica(&bootstrap, "b", &[]));
+    let client = reqwest::Client::new();
+    a.ready().await;
+    b.ready().await;
+    // Replica b stands still while 12 MB of state records it does not read land before the send
+    // (few and large: Tansu takes ~5 ms per record).
+    b.signal(libc::SIGSTOP);
+    let settings = producer_reliability::server::kafka::KafkaSettings::new(
+        &producer_reliability::server::config::Config::defaults(),
+        bootstrap.clone(),
+    );
+    let producer: FutureProducer = settings.client_config().set("linger.ms", "5").create().expect("producer");
+    let filler = vec![b'x'; 49152];
+    let state_topic = "producer-reliability-state";
+    let writes: Vec<_> = (0..256)
+        .map(|_| producer.send(FutureRecord::to(state_topic).key("filler/1").payload(&filler), Duration::from_secs(30)))
+        .collect();
+    for write in writes {
+        write.await.expect("filler written");
+    }
+    b.signal(libc::SIGCONT);
+    let id = send_async(&client, &a.base(), "behind", &common::random_topic("behind")).await;
+    let (code, body) = status(&client, &b.base(), &id).await;
+    assert_eq!(code, 200, "replica b answered {code} for {id}: {body}");
+    for r in [a, b] {
+        r.signal(libc::SIGTERM);
+        let _ = r.finish_async().await;
+    }
+    broker.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_replica_leaves_its_pending_sends_unknown_and_the_others_keep_working() {
     let broker = start_broker().await;

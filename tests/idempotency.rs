@@ -242,3 +242,58 @@ async fn a_key_whose_replica_died_mid_send_answers_that_the_outcome_is_unknown()
     stop(vec![b]).await;
     broker.stop().await;
 }
+
+/// A claim is read back by the claim reader even when megabytes of other replicas' state records
+/// lie between where the follower stands and the claim: the reader's queue (4 MB) fills up on the
+/// way, and librdkafka then waits `fetch.queue.backoff.ms` (1 s by default) before it fetches
+/// again, which made a round of 12 MB outlast its 2 s bound and left every claim in it to the
+/// follower.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_is_read_back_across_megabytes_of_state_records() {
+    use producer_reliability::server::config::Config;
+    use producer_reliability::server::kafka::KafkaSettings;
+    use producer_reliability::server::shared_state::claim_reader::{reader_consumer, ClaimReader};
+    use producer_reliability::server::shared_state::record::{Marker, StateRecord};
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let broker = start_broker().await;
+    let settings = KafkaSettings::new(&Config::defaults(), broker.bootstrap());
+    let topic = common::random_topic("claims-span");
+    let admin: AdminClient<DefaultClientContext> = settings.client_config().create().expect("admin");
+    let created = admin
+        .create_topics(&[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .await
+        .expect("create topic");
+    assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
+    let producer: FutureProducer = settings.client_config().set("linger.ms", "5").create().expect("producer");
+    // 12 MB of records of other keys (few and large: Tansu takes ~5 ms per record), then the claim.
+    let filler = vec![b'x'; 49152];
+    let writes: Vec<_> = (0..256)
+        .map(|_| {
+            producer.send(
+                FutureRecord::to(&topic).partition(0).key("statuses/other/1").payload(&filler),
+                Duration::from_secs(30),
+            )
+        })
+        .collect();
+    for write in writes {
+        write.await.expect("filler written");
+    }
+    let record = StateRecord::Marker(Marker { replica: "test".into(), round: 1 }).encode();
+    let claim_key = "idempotency/scope/key";
+    let written = producer
+        .send(FutureRecord::to(&topic).partition(0).key(claim_key).payload(&record), Duration::from_secs(30))
+        .await
+        .expect("claim written");
+    let (partition, offset) = (written.partition, written.offset);
+
+    let reader = ClaimReader::new(&topic, tokio_util::sync::CancellationToken::new());
+    reader.start(reader_consumer(&settings).expect("reader consumer")).expect("reader thread");
+    let read = reader.read(partition, 0, offset, claim_key.to_owned()).await;
+    let records = read.expect("the round was served within its bound, not left to the follower");
+    assert_eq!(records.iter().map(|(o, _)| *o).collect::<Vec<_>>(), vec![offset], "only the claim's key, up to it");
+    reader.stop();
+    broker.stop().await;
+}

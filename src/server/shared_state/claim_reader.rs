@@ -52,6 +52,9 @@ pub fn reader_consumer(settings: &KafkaSettings) -> Result<BaseConsumer, KafkaEr
         .set("enable.auto.offset.store", "false")
         .set("fetch.wait.max.ms", "0")
         .set("queued.max.messages.kbytes", "4096")
+        // Past that queue, librdkafka waits this long before it fetches again (1 s by default:
+        // a round over a few megabytes then outlasted its bound).
+        .set("fetch.queue.backoff.ms", "5")
         .create()
 }
 

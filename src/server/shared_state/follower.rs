@@ -163,6 +163,9 @@ pub fn consumer(
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
         .set("queued.max.messages.kbytes", "4096")
+        // Past that queue librdkafka waits this long before its next fetch (1 s by default: a
+        // view megabytes behind took seconds to catch up, past the bound of a lookup it missed).
+        .set("fetch.queue.backoff.ms", "5")
         // After a rest, one fetch brings what came meanwhile (librdkafka caps a fetch at the queue's size).
         .set("max.partition.fetch.bytes", "4194304")
         .create()?;

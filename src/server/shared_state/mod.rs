@@ -9,7 +9,7 @@
 //! Redpanda, MSK or Tansu.
 
 pub mod catch_up;
-mod claim_reader;
+pub mod claim_reader;
 pub mod follower;
 mod keys;
 mod metrics;
