@@ -244,8 +244,10 @@ async fn a_fatal_idempotent_error_replaces_the_producer_and_fails_what_it_held()
 /// The bulks of statuses in the state topic that hold `request_id` in `state`.
 async fn state_records_of(svc: &common::TestService, request_id: &str, state: DeliveryState) -> usize {
     use producer_reliability::server::shared_state::record::StateRecord;
+    let partitions = svc.server.shared_table().expect("the shared status table").writer().partitions();
     let records =
-        common::read_topic(&svc.bootstrap(), "producer-reliability-state", 1, &[], Duration::from_secs(1)).await;
+        common::read_topic(&svc.bootstrap(), "producer-reliability-state", partitions, &[], Duration::from_secs(1))
+            .await;
     records
         .iter()
         .filter_map(|r| match StateRecord::decode(&r.value) {

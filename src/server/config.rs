@@ -107,10 +107,11 @@ pub struct Config {
     #[arg(long, env = "STATE_TOPIC", value_name = "STATE_TOPIC", default_value = "producer-reliability-state")]
     pub state_topic: String,
 
-    /// Partitions of the state topic when the service creates it. One by default: state records
-    /// are small and batched, one partition carries far more than the sends, and each partition
-    /// costs a broker batch per write and a marker per catch-up.
-    #[arg(long, env = "STATE_TOPIC_PARTITIONS", value_name = "STATE_TOPIC_PARTITIONS", default_value_t = 1,
+    /// Partitions of the state topic when the service creates it (a topic that exists keeps its
+    /// own count, which every replica adopts). Eight by default: a claim is read back from its
+    /// key's partition alone, and Tansu lists a whole partition on every read, so smaller
+    /// partitions cost less there (docs/performance.md).
+    #[arg(long, env = "STATE_TOPIC_PARTITIONS", value_name = "STATE_TOPIC_PARTITIONS", default_value_t = 8,
           value_parser = clap::value_parser!(i32).range(1..=1000))]
     pub state_topic_partitions: i32,
 

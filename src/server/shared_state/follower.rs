@@ -66,10 +66,11 @@ impl Drop for Awake<'_> {
 }
 
 impl Progress {
-    pub fn new(partitions: i32, written: Arc<WriterCounters>) -> Self {
+    /// As many partition slots as the writer has.
+    pub fn new(written: Arc<WriterCounters>) -> Self {
         let (tick, _) = watch::channel(0);
         Self {
-            positions: (0..partitions).map(|_| AtomicI64::new(-1)).collect(),
+            positions: written.acked.iter().map(|_| AtomicI64::new(-1)).collect(),
             written,
             tick,
             applied: AtomicU64::new(0),
@@ -293,7 +294,7 @@ mod tests {
     fn progress(written: &[i64]) -> Progress {
         let counters =
             WriterCounters { acked: written.iter().map(|w| AtomicI64::new(*w)).collect(), ..Default::default() };
-        Progress::new(written.len() as i32, Arc::new(counters))
+        Progress::new(Arc::new(counters))
     }
 
     #[test]

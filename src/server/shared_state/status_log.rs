@@ -61,7 +61,9 @@ impl OpenBulk {
 pub struct StatusLog {
     writer: Arc<StateWriter>,
     replica: String,
-    partition: i32,
+    /// The key prefix of this replica's bulks: they all go to the partition it hashes to (among
+    /// the partitions the topic has, known once the table found it).
+    prefix: String,
     /// `STATE_LINGER_MS`: the least time between two busy bulks.
     linger: Duration,
     open: Mutex<OpenBulk>,
@@ -74,11 +76,10 @@ pub struct StatusLog {
 
 impl StatusLog {
     pub fn new(writer: Arc<StateWriter>, replica: &str, linger: Duration) -> Self {
-        let partition = partition_for(status_bulk_prefix(replica).as_bytes(), writer.partitions());
         Self {
             writer,
             replica: replica.to_owned(),
-            partition,
+            prefix: status_bulk_prefix(replica),
             linger,
             open: Mutex::new(OpenBulk::default()),
             wake: Notify::new(),
@@ -182,7 +183,8 @@ impl StatusLog {
             statuses: bulk.statuses,
             forgotten: bulk.forgotten,
         });
-        self.writer.write_for(&record, Some(self.partition), Acks { waiters: bulk.waiters, slot });
+        let partition = partition_for(self.prefix.as_bytes(), self.writer.partitions());
+        self.writer.write_for(&record, Some(partition), Acks { waiters: bulk.waiters, slot });
         self.changes_written.fetch_add(changes, Ordering::Relaxed);
     }
 }

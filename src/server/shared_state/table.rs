@@ -106,7 +106,7 @@ impl SharedStatusTable {
                 Arc::new(KeyTable::new(settings.key_ttl, settings.key_capacity)),
                 &settings.replica,
             )),
-            progress: Arc::new(Progress::new(settings.partitions, writer.counters().clone())),
+            progress: Arc::new(Progress::new(writer.counters().clone())),
             catch_up: Arc::new(CatchUp::default()),
             writer,
             statuses,
@@ -128,10 +128,12 @@ impl SharedStatusTable {
     /// announces this replica, and rebuilds the view before saying ready.
     /// The topic, created with compaction (one record per key) and the status age as its
     /// retention, if it is missing.
-    async fn ensure_topic(&self) -> Result<i32, AppError> {
+    /// Its partition count is the one the topic has, whatever this replica was configured with.
+    async fn ensure_topic(&self) -> Result<(), AppError> {
         let retention = self.settings.max_age.max(self.settings.key_ttl).as_millis().to_string();
         let configs = [("cleanup.policy", "compact,delete"), ("retention.ms", retention.as_str())];
-        self.topics.ensure_configured(&self.settings.topic, self.settings.partitions, &configs).await
+        let found = self.topics.ensure_configured(&self.settings.topic, self.settings.partitions, &configs).await?;
+        self.writer.adopt_partitions(found).map_err(AppError::internal)
     }
 
     async fn set_up(self: Arc<Self>, ready: watch::Sender<Option<String>>, shutdown: Shutdown) {
@@ -179,7 +181,7 @@ impl SharedStatusTable {
     /// pool, which a runtime waits for when it is dropped); shutdown waits for it.
     fn follow(&self) -> Result<(), String> {
         let consumer =
-            consumer(&self.follower.kafka, &self.settings.topic, self.settings.partitions, self.settings.fetch_wait_ms)
+            consumer(&self.follower.kafka, &self.settings.topic, self.writer.partitions(), self.settings.fetch_wait_ms)
                 .map_err(|e| format!("cannot read the state topic: {e}"))?;
         let ended = self
             .following

@@ -12,7 +12,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
 use rdkafka::{ClientContext, Message};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
@@ -38,12 +38,16 @@ impl Acks {
     }
 }
 
+/// Partitions a replica can follow even when it was configured with fewer: a topic made with more
+/// by another replica is adopted (see [`StateWriter::adopt_partitions`]).
+pub const MIN_PARTITION_SLOTS: i32 = 64;
+
 /// What the writer counts, for `/metrics` and the view's lag.
 #[derive(Default)]
 pub struct WriterCounters {
     pub written: AtomicU64,
     pub failed: AtomicU64,
-    /// Per partition, the highest offset the broker acknowledged to this writer.
+    /// Per partition slot, the highest offset the broker acknowledged to this writer.
     pub acked: Vec<AtomicI64>,
     /// Producers started anew (after a fatal error, or a broker that lost its state).
     pub renewed: AtomicU64,
@@ -88,7 +92,8 @@ pub struct StateWriter {
     producer: ArcSwap<ThreadedProducer<WriterContext>>,
     config: ClientConfig,
     topic: String,
-    partitions: i32,
+    /// The topic's partitions as found on the broker (until then, as configured).
+    partitions: AtomicI32,
     counters: Arc<WriterCounters>,
     trouble: Arc<Notify>,
 }
@@ -96,7 +101,7 @@ pub struct StateWriter {
 impl StateWriter {
     pub fn new(settings: &KafkaSettings, topic: &str, partitions: i32) -> Result<Self, KafkaError> {
         let counters = Arc::new(WriterCounters {
-            acked: (0..partitions).map(|_| AtomicI64::new(-1)).collect(),
+            acked: (0..partitions.max(MIN_PARTITION_SLOTS)).map(|_| AtomicI64::new(-1)).collect(),
             ..Default::default()
         });
         let mut config = settings.client_config();
@@ -116,7 +121,7 @@ impl StateWriter {
             producer: ArcSwap::from_pointee(producer),
             config,
             topic: topic.to_owned(),
-            partitions,
+            partitions: AtomicI32::new(partitions),
             counters,
             trouble,
         })
@@ -164,7 +169,27 @@ impl StateWriter {
     }
 
     pub fn partitions(&self) -> i32 {
-        self.partitions
+        self.partitions.load(Ordering::Acquire)
+    }
+
+    /// Adopts the partition count the topic has (made by another replica, or by an earlier
+    /// version, with another `STATE_TOPIC_PARTITIONS`): every replica must place a key in the
+    /// same partition, or two claims of one key could both win. Refused beyond this writer's
+    /// slots (the configured count, at least [`MIN_PARTITION_SLOTS`]).
+    pub fn adopt_partitions(&self, found: i32) -> Result<(), String> {
+        let slots = self.counters.acked.len();
+        if found < 1 || found as usize > slots {
+            return Err(format!(
+                "the state topic '{}' has {found} partitions; this replica follows at most {slots}: set \
+                 STATE_TOPIC_PARTITIONS to {found}",
+                self.topic
+            ));
+        }
+        if found != self.partitions() {
+            tracing::info!(topic = %self.topic, partitions = found, "the state topic's own partition count adopted");
+        }
+        self.partitions.store(found, Ordering::Release);
+        Ok(())
     }
 
     pub fn counters(&self) -> &Arc<WriterCounters> {
@@ -188,7 +213,7 @@ impl StateWriter {
     pub fn write_for(&self, record: &StateRecord, partition: Option<i32>, acks: Acks) {
         let key = record.key();
         let value = record.encode();
-        let partition = partition.unwrap_or_else(|| partition_for(key.as_bytes(), self.partitions));
+        let partition = partition.unwrap_or_else(|| partition_for(key.as_bytes(), self.partitions()));
         let out =
             BaseRecord::with_opaque_to(&self.topic, Box::new(acks)).key(&key).partition(partition).payload(&value);
         if let Err((error, returned)) = self.producer.load().send(out) {
