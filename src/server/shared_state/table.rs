@@ -124,11 +124,9 @@ impl SharedStatusTable {
         Ok(table)
     }
 
-    /// Creates the topic if it is missing (retrying while the broker is away), then follows it,
-    /// announces this replica, and rebuilds the view before saying ready.
     /// The topic, created with compaction (one record per key) and the status age as its
-    /// retention, if it is missing.
-    /// Its partition count is the one the topic has, whatever this replica was configured with.
+    /// retention, if it is missing. Its partition count is the one the topic has, whatever this
+    /// replica was configured with.
     async fn ensure_topic(&self) -> Result<(), AppError> {
         let retention = self.settings.max_age.max(self.settings.key_ttl).as_millis().to_string();
         let configs = [("cleanup.policy", "compact,delete"), ("retention.ms", retention.as_str())];
@@ -136,6 +134,8 @@ impl SharedStatusTable {
         self.writer.adopt_partitions(found).map_err(AppError::internal)
     }
 
+    /// Creates the topic if it is missing (retrying while the broker is away), then follows it,
+    /// announces this replica, and rebuilds the view before saying ready.
     async fn set_up(self: Arc<Self>, ready: watch::Sender<Option<String>>, shutdown: Shutdown) {
         let stop = shutdown.token();
         loop {

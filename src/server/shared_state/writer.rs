@@ -232,3 +232,26 @@ impl StateWriter {
         producer.in_flight_count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::config::Config;
+
+    fn writer(configured: i32) -> StateWriter {
+        // No broker is reached: librdkafka connects lazily.
+        let settings = KafkaSettings::new(&Config::defaults(), "127.0.0.1:9".into());
+        StateWriter::new(&settings, "state", configured).expect("writer")
+    }
+
+    #[test]
+    fn the_topics_own_partition_count_is_adopted_within_the_slots() {
+        let writer = writer(1);
+        assert!(writer.adopt_partitions(3).is_ok());
+        assert_eq!(writer.partitions(), 3, "a topic made with 3 by another replica");
+        let refused = writer.adopt_partitions(65).expect_err("beyond 64 slots");
+        assert!(refused.contains("STATE_TOPIC_PARTITIONS to 65"), "{refused}");
+        assert_eq!(writer.partitions(), 3, "a refused count changes nothing");
+        assert!(self::writer(100).adopt_partitions(100).is_ok(), "configured with more: as many slots");
+    }
+}
