@@ -83,8 +83,7 @@ async fn three_replicas_answer_for_every_send_made_through_any() {
         );
     }
     for r in replicas {
-        r.signal(libc::SIGTERM);
-        let (exit, log) = r.finish_async().await;
+        let (exit, log) = r.terminate().await;
         assert!(exit.success(), "{log}");
     }
     broker.stop().await;
@@ -105,20 +104,18 @@ async fn a_send_accepted_by_one_replica_is_known_at_once_by_another() {
         assert_eq!(code, 200, "send {i}: replica b answered {code} for {id}: {body}");
     }
     for r in [a, b] {
-        r.signal(libc::SIGTERM);
-        let _ = r.finish_async().await;
+        let _ = r.terminate().await;
     }
     broker.stop().await;
 }
 
 /// A replica whose view is megabytes behind still catches up within its bound before it answers
 /// "unknown id": its follower's queue (4 MB) fills up on the way, and librdkafka then waited
-/// `fetch.queue.backoff.ms` (1 s by default) before each next fetch, so 24 MB took about 6 s and
+/// `fetch.queue.backoff.ms` (1 s by default) before each next fetch, so 48 MB took over 3 s and
 /// the send made through the other replica was answered 404 (the bound here is 3 s, not the
 /// default 1 s, so that tests running beside this one on two cores cannot make it fail).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_megabytes_behind_catches_up_before_it_answers() {
-    use rdkafka::producer::{FutureProducer, FutureRecord};
     let broker = start_broker().await;
     let bootstrap = broker.bootstrap();
     // One state partition: the records below all wait in the one the send's status goes to.
@@ -127,29 +124,18 @@ async fn a_replica_megabytes_behind_catches_up_before_it_answers() {
     let client = reqwest::Client::new();
     a.ready().await;
     b.ready().await;
-    // Replica b stands still while 24 MB of state records it does not read land before the send
+    // Replica b stands still while 48 MB of state records it does not read land before the send
     // (few and large: Tansu takes ~5 ms per record).
     b.signal(libc::SIGSTOP);
-    let settings = producer_reliability::server::kafka::KafkaSettings::new(
-        &producer_reliability::server::config::Config::defaults(),
-        bootstrap.clone(),
-    );
-    let producer: FutureProducer = settings.client_config().set("linger.ms", "5").create().expect("producer");
     let filler = vec![b'x'; 262144];
-    let state_topic = "producer-reliability-state";
-    let writes: Vec<_> = (0..96)
-        .map(|_| producer.send(FutureRecord::to(state_topic).key("filler/1").payload(&filler), Duration::from_secs(30)))
-        .collect();
-    for write in writes {
-        write.await.expect("filler written");
-    }
+    let records = vec![("filler/1", filler.as_slice()); 192];
+    common::write_records(&bootstrap, "producer-reliability-state", None, &records).await;
     b.signal(libc::SIGCONT);
     let id = send_async(&client, &a.base(), "behind", &common::random_topic("behind")).await;
     let (code, body) = status(&client, &b.base(), &id).await;
     assert_eq!(code, 200, "replica b answered {code} for {id}: {body}");
     for r in [a, b] {
-        r.signal(libc::SIGTERM);
-        let _ = r.finish_async().await;
+        let _ = r.terminate().await;
     }
     broker.stop().await;
 }
@@ -207,8 +193,7 @@ async fn a_killed_replica_leaves_its_pending_sends_unknown_and_the_others_keep_w
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for r in [b, c] {
-        r.signal(libc::SIGTERM);
-        let _ = r.finish_async().await;
+        let _ = r.terminate().await;
     }
     broker.stop().await;
 }
@@ -230,8 +215,7 @@ async fn statuses_survive_a_restart_of_every_replica() {
     let last = ids.last().cloned().unwrap_or_default();
     settled(&client, &first[0].base(), &last).await;
     for r in first {
-        r.signal(libc::SIGTERM);
-        let (exit, log) = r.finish_async().await;
+        let (exit, log) = r.terminate().await;
         assert!(exit.success(), "{log}");
     }
     let second = [replica(&bootstrap, "a", &[]), replica(&bootstrap, "b", &[])];
@@ -243,8 +227,7 @@ async fn statuses_survive_a_restart_of_every_replica() {
         assert_eq!((code, body["state"].as_str()), (200, Some("OK")), "{id} after the restart: {body}");
     }
     for r in second {
-        r.signal(libc::SIGTERM);
-        let _ = r.finish_async().await;
+        let _ = r.terminate().await;
     }
     broker.stop().await;
 }

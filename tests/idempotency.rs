@@ -66,8 +66,7 @@ async fn records_with_keys(bootstrap: &str, topic: &str, wanted: &[(i32, i64)]) 
 
 async fn stop(replicas: Vec<RunningBinary>) {
     for r in replicas {
-        r.signal(libc::SIGTERM);
-        let (exit, log) = r.finish_async().await;
+        let (exit, log) = r.terminate().await;
         assert!(exit.success(), "{log}");
     }
 }
@@ -256,7 +255,6 @@ async fn a_claim_is_read_back_across_megabytes_of_state_records() {
     use producer_reliability::server::shared_state::record::{Marker, StateRecord};
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;
-    use rdkafka::producer::{FutureProducer, FutureRecord};
 
     let broker = start_broker().await;
     let settings = KafkaSettings::new(&Config::defaults(), broker.bootstrap());
@@ -267,27 +265,14 @@ async fn a_claim_is_read_back_across_megabytes_of_state_records() {
         .await
         .expect("create topic");
     assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
-    let producer: FutureProducer = settings.client_config().set("linger.ms", "5").create().expect("producer");
     // 12 MB of records of other keys (few and large: Tansu takes ~5 ms per record), then the claim.
     let filler = vec![b'x'; 49152];
-    let writes: Vec<_> = (0..256)
-        .map(|_| {
-            producer.send(
-                FutureRecord::to(&topic).partition(0).key("statuses/other/1").payload(&filler),
-                Duration::from_secs(30),
-            )
-        })
-        .collect();
-    for write in writes {
-        write.await.expect("filler written");
-    }
+    common::write_records(&broker.bootstrap(), &topic, Some(0), &vec![("statuses/other/1", filler.as_slice()); 256])
+        .await;
     let record = StateRecord::Marker(Marker { replica: "test".into(), round: 1 }).encode();
     let claim_key = "idempotency/scope/key";
-    let written = producer
-        .send(FutureRecord::to(&topic).partition(0).key(claim_key).payload(&record), Duration::from_secs(30))
-        .await
-        .expect("claim written");
-    let (partition, offset) = (written.partition, written.offset);
+    let written = common::write_records(&broker.bootstrap(), &topic, Some(0), &[(claim_key, record.as_slice())]).await;
+    let (partition, offset) = written[0];
 
     let reader = ClaimReader::new(&topic, tokio_util::sync::CancellationToken::new());
     reader.start(reader_consumer(&settings).expect("reader consumer")).expect("reader thread");

@@ -134,6 +134,33 @@ pub async fn read_topic(
         .expect("read back")
 }
 
+/// Writes `(key, value)` records to `topic` (to `partition`, or as the key hashes) with a plain
+/// producer, and waits for each acknowledgement: where each one landed, in order.
+pub async fn write_records(
+    bootstrap: &str,
+    topic: &str,
+    partition: Option<i32>,
+    records: &[(&str, &[u8])],
+) -> Vec<(i32, i64)> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let settings = KafkaSettings::new(&Config::defaults(), bootstrap.to_owned());
+    let producer: FutureProducer = settings.client_config().set("linger.ms", "5").create().expect("producer");
+    let writes: Vec<_> = records
+        .iter()
+        .map(|(key, value)| {
+            let mut record = FutureRecord::to(topic).key(*key).payload(*value);
+            record.partition = partition;
+            producer.send(record, Duration::from_secs(30))
+        })
+        .collect();
+    let mut at = Vec::with_capacity(writes.len());
+    for write in writes {
+        let delivered = write.await.expect("record written");
+        at.push((delivered.partition, delivered.offset));
+    }
+    at
+}
+
 /// The release-shaped binary, started as a user would, with its log captured.
 pub struct RunningBinary {
     pub child: std::process::Child,
@@ -250,6 +277,12 @@ impl RunningBinary {
         unsafe {
             libc::kill(-(self.child.id() as libc::pid_t), sig);
         }
+    }
+
+    /// Stops it as an orchestrator does (SIGTERM) and waits: its exit status and whole log.
+    pub async fn terminate(self) -> (std::process::ExitStatus, String) {
+        self.signal(libc::SIGTERM);
+        self.finish_async().await
     }
 
     /// [`RunningBinary::finish`] on a blocking thread, for async tests.
