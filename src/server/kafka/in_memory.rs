@@ -45,6 +45,11 @@ impl InMemoryKafka {
         self.renewals.load(Ordering::Relaxed)
     }
 
+    /// Deletes a topic with its records, as a broker that lost its state does.
+    pub fn drop_topic(&self, topic: &str) {
+        self.topics.lock().remove(topic);
+    }
+
     /// Every record of a topic, partition by partition.
     pub fn records(&self, topic: &str) -> Vec<StoredRecord> {
         self.topics.lock().get(topic).map(|parts| parts.iter().flatten().cloned().collect()).unwrap_or_default()

@@ -1,8 +1,9 @@
 //! Knows whether the broker answers: probed in the background so that `/health/ready` and the
 //! UI's badge answer at once, and so that an embedded broker's restart empties the topic cache.
 //! Each probe also lists the topics: a known topic gone is forgotten (created again on its next
-//! use), and when every known topic is gone the broker lost its state (restarted empty, a wiped
-//! volume) even if no probe saw it down: the idempotent producer and the state table start afresh.
+//! use), and when every known topic is gone, or the state table's topic (once made) is, the
+//! broker lost its state (restarted empty, a wiped volume) even if no probe saw it down: the
+//! idempotent producer and the state table start afresh.
 
 use super::port::{RecordProducer, TopicCatalog};
 use super::supervisor::BrokerLife;
@@ -104,6 +105,7 @@ async fn probe_loop(
     // The embedded broker restarted since the last fresh start: it came back empty, even if no
     // probe saw it down (a restart can fit between two probes).
     let mut restarted_empty = false;
+    let mut table_topic = TableTopicWatch::default();
     loop {
         let current = life.as_ref().map(|l| l.borrow().generation);
         if current != generation {
@@ -111,6 +113,8 @@ async fn probe_loop(
             restarted_empty = true;
             generation = current;
         }
+        // Asked before the listing: a topic made while the probe lists may be missing from it.
+        let table_made = kafka.table.topic().map(str::to_owned);
         let (next, listed) = tokio::select! {
             _ = stop.cancelled() => return,
             next = readiness(&kafka, life.as_ref()) => next,
@@ -129,8 +133,12 @@ async fn probe_loop(
             }
             was_ever_ready = true;
             restarted_empty = false;
+            if let Some(listed) = listed.as_deref() {
+                table_topic.lost(table_made.as_deref(), listed);
+            }
         } else if let Some(listed) = listed {
-            notice_vanished_topics(&kafka, &listed).await;
+            let table_lost = table_topic.lost(table_made.as_deref(), &listed);
+            notice_vanished_topics(&kafka, &listed, table_lost.then_some(table_made).flatten()).await;
         }
         if *tx.borrow() != next {
             match &next.reason {
@@ -154,17 +162,46 @@ async fn start_afresh(kafka: &KafkaParts, cause: &str, state_lost: bool) {
     kafka.table.broker_back().await;
 }
 
-/// Forgets the known topics the probe did not list; starts afresh if every one is gone.
-async fn notice_vanished_topics(kafka: &KafkaParts, listed: &[String]) {
+/// Watches the state table's topic by name, not through the registry of known topics: the
+/// registry forgets everything when the broker first answers, which may come after the table
+/// made its topic, and the table does not ask for it again (found in CI: the broker restarted
+/// empty, a caller's send made its own topic again before the next probe, so not every known
+/// topic was gone, and the state writer was never renewed).
+#[derive(Default)]
+struct TableTopicWatch {
+    /// Its absence was already acted on: not again until the topic is listed once more (a
+    /// table that cannot make it again is not renewed at every probe).
+    noticed_gone: bool,
+}
+
+impl TableTopicWatch {
+    /// True when the table had made its topic before this listing, the listing lacks it, and
+    /// that is news.
+    fn lost(&mut self, table_made: Option<&str>, listed: &[String]) -> bool {
+        let Some(topic) = table_made else { return false };
+        if listed.iter().any(|l| l == topic) {
+            self.noticed_gone = false;
+            return false;
+        }
+        !std::mem::replace(&mut self.noticed_gone, true)
+    }
+}
+
+/// Forgets the known topics the probe did not list; starts afresh if every one is gone, or if
+/// the state table's topic is (`table_lost`).
+async fn notice_vanished_topics(kafka: &KafkaParts, listed: &[String], table_lost: Option<String>) {
     let vanished = kafka.topics.vanished(listed);
-    if vanished.topics.is_empty() {
+    let mut gone = vanished.topics;
+    if let Some(table) = table_lost.as_ref().filter(|t| !gone.contains(t)) {
+        gone.push(table.clone());
+    }
+    if gone.is_empty() {
         return;
     }
-    kafka.metrics.topics_vanished(vanished.topics.len());
-    let names = vanished.topics.join(", ");
-    let table_lost = vanished.topics.iter().any(|t| Some(t.as_str()) == kafka.table.topic());
-    if vanished.all || table_lost {
-        tracing::warn!(topics = %names, "every known topic is gone: the broker lost its state");
+    kafka.metrics.topics_vanished(gone.len());
+    let names = gone.join(", ");
+    if vanished.all || table_lost.is_some() {
+        tracing::warn!(topics = %names, "the broker lost its state: the topics the service made are gone");
         start_afresh(kafka, &format!("the broker lost its state (topics gone: {names})"), true).await;
     } else {
         tracing::warn!(topics = %names, "topics gone from the cluster: they are created again on their next use");
@@ -232,6 +269,87 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(kafka.renewals(), 1, "the producers started afresh once");
+        assert!(shutdown.stop_all(Duration::from_secs(5)).await, "the probe stops");
+    }
+
+    /// A table whose statuses live in a topic (`state`): counts the times it was told the
+    /// broker came back.
+    struct TopicTable {
+        local: LocalStatusTable,
+        backs: std::sync::atomic::AtomicU64,
+    }
+
+    impl crate::server::status_table::StatusTable for TopicTable {
+        fn accept(
+            &self,
+            status: crate::model::SendStatus,
+            durable: bool,
+        ) -> futures::future::BoxFuture<'_, Result<(), crate::error::AppError>> {
+            self.local.accept(status, durable)
+        }
+        fn complete(
+            &self,
+            id: &uuid::Uuid,
+            outcome: crate::server::status_store::Delivered,
+            latency: Duration,
+            durable: bool,
+        ) -> crate::server::status_table::StateAck {
+            self.local.complete(id, outcome, latency, durable)
+        }
+        fn abandon(&self, id: &uuid::Uuid) {
+            self.local.abandon(id)
+        }
+        fn get<'a>(&'a self, id: &'a uuid::Uuid) -> futures::future::BoxFuture<'a, Option<crate::model::SendStatus>> {
+            self.local.get(id)
+        }
+        fn recent(&self, limit: usize) -> Vec<crate::model::SendStatus> {
+            self.local.recent(limit)
+        }
+        fn own_pending_ids(&self) -> Vec<uuid::Uuid> {
+            self.local.own_pending_ids()
+        }
+        fn view(&self) -> &StatusStore {
+            self.local.view()
+        }
+        fn topic(&self) -> Option<&str> {
+            Some("state")
+        }
+        fn broker_back(&self) -> futures::future::BoxFuture<'_, ()> {
+            self.backs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Box::pin(async {})
+        }
+    }
+
+    /// The state table's topic gone while the broker answered every probe, and while the other
+    /// topics are there (a caller's send made its topic again on the emptied broker): the
+    /// broker lost its state, whatever the registry of known topics remembers (nothing, here).
+    #[tokio::test]
+    async fn the_state_topic_gone_between_two_probes_starts_the_table_and_producers_afresh() {
+        let store = Arc::new(StatusStore::new(100, Duration::from_secs(60)));
+        let table = Arc::new(TopicTable { local: LocalStatusTable::new(store), backs: Default::default() });
+        let metrics = Metrics::new();
+        let kafka =
+            Arc::new(InMemoryKafka::new(Arc::new(DeliveryReports::new(table.clone(), metrics.sends.clone())), 1));
+        for topic in ["state", "events"] {
+            assert!(kafka.partitions(topic).await.is_ok());
+        }
+        let parts = KafkaParts {
+            topics: kafka.clone(),
+            producers: kafka.clone(),
+            table: table.clone(),
+            metrics: metrics.sends.clone(),
+        };
+        let shutdown = Shutdown::new();
+        let monitor = BrokerMonitor::spawn(BrokerKind::External, "127.0.0.1:9092".into(), parts, None, &shutdown);
+        assert!(monitor.wait_ready(Duration::from_secs(5)).await.ready);
+
+        kafka.drop_topic("state");
+        let deadline = tokio::time::Instant::now() + PROBE_WHEN_READY * 3;
+        while kafka.renewals() == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(kafka.renewals(), 1, "the idempotent producer started afresh");
+        assert_eq!(table.backs.load(std::sync::atomic::Ordering::Relaxed), 1, "the table made its topic again");
         assert!(shutdown.stop_all(Duration::from_secs(5)).await, "the probe stops");
     }
 }

@@ -8,6 +8,8 @@ use rdkafka::ClientConfig;
 
 /// How often the idempotent producer's statistics feed its stall watch.
 const IDEMPOTENT_STATS_MS: u32 = 1000;
+/// The longest wait between two attempts to reach a broker (`KAFKA_PROPERTIES` may change it).
+const RECONNECT_BACKOFF_MAX_MS: &str = "1000";
 
 /// Properties whose values are never shown (settings listings, logs).
 const SECRET_MARKERS: [&str; 3] = ["password", "secret", "token"];
@@ -70,7 +72,11 @@ impl KafkaSettings {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap_servers)
             .set("client.id", &self.client_id)
-            .set("socket.timeout.ms", self.socket_timeout_ms.to_string());
+            .set("socket.timeout.ms", self.socket_timeout_ms.to_string())
+            // librdkafka doubles the wait between connection attempts up to 10 s by default: a
+            // broker restarted twice in a few seconds was then reached again up to 8 s after it
+            // answered (measured in tests/broker_loss.rs). A connection attempt costs little.
+            .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS);
         for (k, v) in &self.security {
             c.set(k, v);
         }

@@ -19,6 +19,9 @@ use std::time::Duration;
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the readiness probe waits: short, so an outage shows quickly.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// A created topic whose metadata has not shown within this is created again (see
+/// `TopicRegistry::create_with`).
+const CREATE_AGAIN_AFTER: Duration = Duration::from_secs(1);
 
 pub struct TopicRegistry {
     admin: Arc<AdminClient<DefaultClientContext>>,
@@ -152,7 +155,34 @@ impl TopicRegistry {
         self.create_with(topic, self.partitions, &[]).await
     }
 
+    /// Creates the topic and waits until its metadata shows. That can lag the creation by a
+    /// moment; and a broker that died and came back empty in between (a caller's send was the
+    /// first after a restart) never shows it: it is asked to create the topic again every
+    /// [`CREATE_AGAIN_AFTER`], where the callers waiting behind this creation would otherwise
+    /// wait the whole [`ADMIN_TIMEOUT`] for a 504.
     async fn create_with(&self, topic: &str, partitions: i32, configs: &[(&str, &str)]) -> Result<i32, AppError> {
+        let deadline = tokio::time::Instant::now() + ADMIN_TIMEOUT;
+        loop {
+            self.request_creation(topic, partitions, configs).await?;
+            let again = (tokio::time::Instant::now() + CREATE_AGAIN_AFTER).min(deadline);
+            while tokio::time::Instant::now() < again {
+                if let Some(n) = self.partition_count(topic).await? {
+                    return Ok(n);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AppError::Timeout {
+                    message: format!(
+                        "Topic '{topic}' was created but its metadata did not appear within {ADMIN_TIMEOUT:?}"
+                    ),
+                });
+            }
+        }
+    }
+
+    /// One CreateTopics request; a topic that already exists is fine.
+    async fn request_creation(&self, topic: &str, partitions: i32, configs: &[(&str, &str)]) -> Result<(), AppError> {
         let replication = TopicReplication::Fixed(self.replication);
         let mut new_topic = NewTopic::new(topic, partitions, replication);
         for (key, value) in configs {
@@ -165,7 +195,8 @@ impl TopicRegistry {
             })?;
         for result in results {
             match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Ok(_) => tracing::info!(topic, partitions, "created topic"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((_, code)) => {
                     return Err(AppError::broker(format!(
                         "Topic '{topic}' does not exist and could not be created: {code:?}: {code}"
@@ -173,22 +204,7 @@ impl TopicRegistry {
                 }
             }
         }
-        tracing::info!(topic, partitions, "created topic");
-        // The new topic's metadata can lag its creation by a moment; ask until it shows.
-        let deadline = tokio::time::Instant::now() + ADMIN_TIMEOUT;
-        loop {
-            if let Some(n) = self.partition_count(topic).await? {
-                return Ok(n);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(AppError::Timeout {
-                    message: format!(
-                        "Topic '{topic}' was created but its metadata did not appear within {ADMIN_TIMEOUT:?}"
-                    ),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        Ok(())
     }
 }
 

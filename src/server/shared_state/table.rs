@@ -399,14 +399,14 @@ impl StatusTable for SharedStatusTable {
         self.view.replicas.alive(super::view::now_ms())
     }
 
+    fn topic(&self) -> Option<&str> {
+        self.writable.load(Ordering::Acquire).then_some(self.settings.topic.as_str())
+    }
+
     /// A broker that lost its state lost the topic too: new clients (the writer's idempotent
     /// session and the follower's consumer would otherwise meet the topic again under a new id,
     /// which librdkafka 2.12's metadata cache does not survive), the topic created again, and
     /// the follower starting over from its beginning. What the view holds is kept.
-    fn topic(&self) -> Option<&str> {
-        Some(&self.settings.topic)
-    }
-
     fn broker_back(&self) -> BoxFuture<'_, ()> {
         async move {
             let (writer, following, claims) = (self.writer.clone(), self.following.clone(), self.claims.clone());

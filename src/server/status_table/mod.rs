@@ -79,7 +79,8 @@ pub trait StatusTable: Send + Sync + 'static {
         Vec::new()
     }
 
-    /// The topic the table keeps its statuses in, if it keeps them in Kafka.
+    /// The topic the table keeps its statuses in, if it keeps them in Kafka, once it has made
+    /// sure the topic exists (the broker monitor then expects it in every listing).
     fn topic(&self) -> Option<&str> {
         None
     }
