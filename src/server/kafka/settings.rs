@@ -74,7 +74,7 @@ impl KafkaSettings {
             .set("client.id", &self.client_id)
             .set("socket.timeout.ms", self.socket_timeout_ms.to_string())
             // librdkafka doubles the wait between connection attempts up to 10 s by default: a
-            // broker restarted twice in a few seconds was then reached again up to 8 s after it
+            // broker restarted twice in a few seconds was then reached again up to 6 s after it
             // answered (measured in tests/broker_loss.rs). A connection attempt costs little.
             .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS);
         for (k, v) in &self.security {
