@@ -82,10 +82,7 @@ async fn three_replicas_answer_for_every_send_made_through_any() {
             "{base}'s recent sends list sends made through the other replicas"
         );
     }
-    for r in replicas {
-        let (exit, log) = r.terminate().await;
-        assert!(exit.success(), "{log}");
-    }
+    common::stop_replicas(replicas).await;
     broker.stop().await;
 }
 
@@ -103,9 +100,7 @@ async fn a_send_accepted_by_one_replica_is_known_at_once_by_another() {
         let (code, body) = status(&client, &b.base(), &id).await;
         assert_eq!(code, 200, "send {i}: replica b answered {code} for {id}: {body}");
     }
-    for r in [a, b] {
-        let _ = r.terminate().await;
-    }
+    common::stop_replicas([a, b]).await;
     broker.stop().await;
 }
 
@@ -134,9 +129,7 @@ async fn a_replica_megabytes_behind_catches_up_before_it_answers() {
     let id = send_async(&client, &a.base(), "behind", &common::random_topic("behind")).await;
     let (code, body) = status(&client, &b.base(), &id).await;
     assert_eq!(code, 200, "replica b answered {code} for {id}: {body}");
-    for r in [a, b] {
-        let _ = r.terminate().await;
-    }
+    common::stop_replicas([a, b]).await;
     broker.stop().await;
 }
 
@@ -192,9 +185,7 @@ async fn a_killed_replica_leaves_its_pending_sends_unknown_and_the_others_keep_w
         assert!(std::time::Instant::now() < deadline, "{unknown} of {} UNKNOWN after the lease + 5 s", held.len() * 2);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    for r in [b, c] {
-        let _ = r.terminate().await;
-    }
+    common::stop_replicas([b, c]).await;
     broker.stop().await;
 }
 
@@ -214,10 +205,7 @@ async fn statuses_survive_a_restart_of_every_replica() {
     }
     let last = ids.last().cloned().unwrap_or_default();
     settled(&client, &first[0].base(), &last).await;
-    for r in first {
-        let (exit, log) = r.terminate().await;
-        assert!(exit.success(), "{log}");
-    }
+    common::stop_replicas(first).await;
     let second = [replica(&bootstrap, "a", &[]), replica(&bootstrap, "b", &[])];
     for r in &second {
         r.ready().await;
@@ -226,8 +214,6 @@ async fn statuses_survive_a_restart_of_every_replica() {
         let (code, body) = status(&client, &second[i % 2].base(), id).await;
         assert_eq!((code, body["state"].as_str()), (200, Some("OK")), "{id} after the restart: {body}");
     }
-    for r in second {
-        let _ = r.terminate().await;
-    }
+    common::stop_replicas(second).await;
     broker.stop().await;
 }

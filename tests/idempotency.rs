@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{read_topic, replica, start_broker, RunningBinary};
+use common::{read_topic, replica, start_broker};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -64,13 +64,6 @@ async fn records_with_keys(bootstrap: &str, topic: &str, wanted: &[(i32, i64)]) 
         .collect()
 }
 
-async fn stop(replicas: Vec<RunningBinary>) {
-    for r in replicas {
-        let (exit, log) = r.terminate().await;
-        assert!(exit.success(), "{log}");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_event_sent_twice_through_two_replicas_is_written_once() {
     let broker = start_broker().await;
@@ -111,7 +104,7 @@ async fn each_event_sent_twice_through_two_replicas_is_written_once() {
         .lines()
         .find_map(|l| l.strip_prefix("state_claims_read_back_total ").and_then(|v| v.trim().parse::<u64>().ok()));
     assert!(read_back.is_some_and(|n| n > 0), "claims decided by a read-back: {read_back:?}");
-    stop(vec![a, b]).await;
+    common::stop_replicas([a, b]).await;
     broker.stop().await;
 }
 
@@ -146,7 +139,7 @@ async fn concurrent_requests_with_one_key_send_once() {
     }
     let records = records_with_keys(&bootstrap, &topic, &wanted).await;
     assert_eq!(records.len(), 50, "50 pairs, 50 records");
-    stop(vec![a, b]).await;
+    common::stop_replicas([a, b]).await;
     broker.stop().await;
 }
 
@@ -176,7 +169,7 @@ async fn keys_are_checked_and_honoured_across_a_restart_of_every_replica() {
         let body: Value = res.json().await.unwrap_or(Value::Null);
         assert_eq!(body["field"], "Idempotency-Key", "{body}");
     }
-    stop(vec![a]).await;
+    common::stop_replicas([a]).await;
     // Every replica restarted (the broker kept): the repeat is still a replay.
     let b = replica(&bootstrap, "b", &[("REQUIRE_IDEMPOTENCY_KEY", "true")]);
     b.ready().await;
@@ -187,7 +180,7 @@ async fn keys_are_checked_and_honoured_across_a_restart_of_every_replica() {
     let missing = send(&client, &b.base(), &query, None).await;
     assert_eq!(missing.status, 400, "{missing:?}");
     assert!(missing.body["detail"].as_str().unwrap_or_default().contains("requires an Idempotency-Key"));
-    stop(vec![b]).await;
+    common::stop_replicas([b]).await;
     broker.stop().await;
 }
 
@@ -238,7 +231,7 @@ async fn a_key_whose_replica_died_mid_send_answers_that_the_outcome_is_unknown()
     assert!(answer.body["detail"].as_str().unwrap_or_default().contains("may or may not be in topic"), "{answer:?}");
     let again = send(&client, &b.base(), &query, Some("lost-1")).await;
     assert_eq!((again.status, &again.body), (502, &answer.body), "final for the key");
-    stop(vec![b]).await;
+    common::stop_replicas([b]).await;
     broker.stop().await;
 }
 

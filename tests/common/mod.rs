@@ -299,3 +299,12 @@ impl RunningBinary {
         (status, log.join("\n") + "\n" + &stderr)
     }
 }
+
+/// Stops every replica as an orchestrator does (SIGTERM), one after the other, and asserts that
+/// each exited cleanly (its log in the message otherwise).
+pub async fn stop_replicas(replicas: impl IntoIterator<Item = RunningBinary>) {
+    for r in replicas {
+        let (exit, log) = r.terminate().await;
+        assert!(exit.success(), "{log}");
+    }
+}
