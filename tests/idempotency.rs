@@ -52,6 +52,14 @@ async fn delivered_at(client: &reqwest::Client, base: &str, id: &str) -> (i32, i
     panic!("{id} never reached OK");
 }
 
+/// A counter of a replica's `/metrics`.
+async fn counter(client: &reqwest::Client, base: &str, name: &str) -> u64 {
+    let metrics = client.get(format!("{base}/metrics")).send().await.expect("metrics").text().await;
+    let prefix = format!("{name} ");
+    let value = metrics.unwrap_or_default().lines().find_map(|l| l.strip_prefix(&prefix)?.trim().parse::<u64>().ok());
+    value.unwrap_or_else(|| panic!("no counter {name} on {base}"))
+}
+
 /// Every record of `topic` (3 partitions), each with its idempotency-key header.
 async fn records_with_keys(bootstrap: &str, topic: &str, wanted: &[(i32, i64)]) -> Vec<(String, String)> {
     let records = read_topic(bootstrap, topic, 3, wanted, Duration::from_millis(1500)).await;
@@ -97,13 +105,13 @@ async fn each_event_sent_twice_through_two_replicas_is_written_once() {
     for (event, key) in &records {
         assert_eq!(format!("K{}", key.trim_start_matches("key-")), *event, "the record carries its key");
     }
-    // One caller at a time: claims are read back at once, not after the follower's next fetch.
-    let metrics = client.get(format!("{}/metrics", a.base())).send().await.expect("metrics").text().await;
-    let read_back = metrics
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("state_claims_read_back_total ").and_then(|v| v.trim().parse::<u64>().ok()));
-    assert!(read_back.is_some_and(|n| n > 0), "claims decided by a read-back: {read_back:?}");
+    // One caller at a time: no claim waits for the follower's next fetch. b's claims and catch-up
+    // markers land among a's, so a reads some back; the others only had a's records before them.
+    let (own, read_back) = (
+        counter(&client, &a.base(), "state_claims_from_own_records_total").await,
+        counter(&client, &a.base(), "state_claims_read_back_total").await,
+    );
+    assert!(own > 0 && read_back > 0, "claims decided from a's own records: {own}, read back: {read_back}");
     common::stop_replicas([a, b]).await;
     broker.stop().await;
 }
@@ -169,6 +177,19 @@ async fn keys_are_checked_and_honoured_across_a_restart_of_every_replica() {
         let body: Value = res.json().await.unwrap_or(Value::Null);
         assert_eq!(body["field"], "Idempotency-Key", "{body}");
     }
+    // Alone, a replica finds nothing but its own records before its claims: none is read back.
+    for i in 0..20 {
+        let answer = send(
+            &client,
+            &a.base(),
+            &format!("mode=idempotent&eventId=A{i}&topic={topic}"),
+            Some(&format!("alone-{i}")),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+    let own = counter(&client, &a.base(), "state_claims_from_own_records_total").await;
+    assert!(own >= 18, "of 21 claims, decided from a's own records: {own}");
     common::stop_replicas([a]).await;
     // Every replica restarted (the broker kept): the repeat is still a replay.
     let b = replica(&bootstrap, "b", &[("REQUIRE_IDEMPOTENCY_KEY", "true")]);

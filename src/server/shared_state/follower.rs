@@ -106,6 +106,7 @@ impl Progress {
 
     /// Forgets how far it read: the topic was created anew (the broker lost it).
     pub fn reset(&self) {
+        self.written.own.clear();
         for (position, written) in self.positions.iter().zip(&self.written.acked) {
             position.store(-1, Ordering::Release);
             written.store(-1, Ordering::Release);
@@ -234,6 +235,7 @@ fn apply(message: &BorrowedMessage<'_>, view: &StateView, progress: &Progress) {
             progress.lag.observe(delay as f64 / 1000.0);
         }
     }
+    progress.written.own.confirm(message.partition(), message.offset(), message.key());
     if let Some(slot) = usize::try_from(message.partition()).ok().and_then(|p| progress.positions.get(p)) {
         slot.store(message.offset(), Ordering::Release);
     }

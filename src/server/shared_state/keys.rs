@@ -1,22 +1,25 @@
 //! The idempotency keys' log: the state topic. A claim is a record keyed by the scoped key (so
 //! every record of a key shares a partition) written and then read back: every replica applies
 //! the same records in the same order, so the first claim of a key in the log wins everywhere.
-//! The read-back does not wait for the follower: the [`ClaimReader`] reads the key's records
-//! between where the follower stands and the claim, and they are replayed onto a copy of the
-//! key's entry (whichever of the two gets there first decides).
+//! The read-back does not wait for the follower: when nothing but this replica's own records lie
+//! between where the follower stands and the claim, their key's records are known
+//! ([`OwnRecords`](super::own_records::OwnRecords)); else the [`ClaimReader`] reads them. They are
+//! replayed onto a copy of the key's entry (whichever of that and the follower gets there first
+//! decides).
 //! Answers and releases go the same way; this replica also applies its own answers at once, so
 //! a repeat that reaches it is answered without waiting for the follower.
 
 use super::catch_up::CatchUp;
-use super::claim_reader::ClaimReader;
+use super::claim_reader::{ClaimReader, KeyRecords};
 use super::follower::Progress;
 use super::record::{key_record_key, KeyAnswerRecord, KeyClaimRecord, KeyReleaseRecord, StateRecord};
 use super::view::{apply_to_keys, now_ms, StateView};
 use super::writer::StateWriter;
 use crate::error::AppError;
-use crate::server::idempotency::{Claimed, KeyClaim, KeyEntry, KeyLog, RecordedAnswer};
+use crate::server::idempotency::{Claimed, KeyClaim, KeyEntry, KeyLog, KeyTable, RecordedAnswer};
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -56,27 +59,55 @@ impl SharedKeyLog {
         }
     }
 
-    /// The verdict on the claim at `at`, from the key's entry as the follower left it and the
-    /// key's records read from there to the claim (`None` when they could not be read: the
-    /// follower decides then). Every record the follower had not applied when the entry was
-    /// copied is replayed; replaying one it had applied since changes nothing (a claim, answer or
-    /// release acts only on the claim it names).
-    async fn read_back(&self, key: &str, id: Uuid, at: (i32, i64)) -> Option<Option<Claimed>> {
+    /// The verdict on the claim at `at` when nothing but this replica's own records lie between
+    /// where the follower stands and the claim: their key's records are known, nothing is read.
+    fn decide_from_own_records(&self, key: &str, id: Uuid, at: (i32, i64)) -> Option<Option<Claimed>> {
         let (partition, claim_offset) = at;
         // Where the follower stands first, then the entry: the copy holds at least that much.
         let applied = self.progress.position(partition);
         let scratch = self.view.keys.scratch_for(key);
-        let records = self.reader.read(partition, applied + 1, claim_offset, key_record_key(key)).await?;
-        // This claim must be where its acknowledgement put it (else the follower decides).
-        let (_, last) = records.last().filter(|(offset, _)| *offset == claim_offset)?;
-        if !matches!(last, StateRecord::Claim(c) if c.claim.request_id == id) {
-            return None;
-        }
-        for (offset, record) in records {
-            apply_to_keys(&scratch, record, offset);
-        }
-        Some(scratch.verdict(key, id))
+        let own = &self.writer.counters().own;
+        let records = own.read(partition, applied + 1, claim_offset, &key_record_key(key))?;
+        verdict_from(&scratch, records, key, id, claim_offset).inspect(|_| {
+            own.decided.fetch_add(1, Ordering::Relaxed);
+        })
     }
+
+    /// The verdict on the claim at `at`, from the key's entry as the follower left it and the
+    /// key's records read from there to the claim (`None` when they could not be read: the
+    /// follower decides then).
+    async fn read_back(&self, key: &str, id: Uuid, at: (i32, i64)) -> Option<Option<Claimed>> {
+        let (partition, claim_offset) = at;
+        let applied = self.progress.position(partition);
+        let scratch = self.view.keys.scratch_for(key);
+        let records = self.reader.read(partition, applied + 1, claim_offset, key_record_key(key)).await?;
+        verdict_from(&scratch, records, key, id, claim_offset).inspect(|_| {
+            self.reader.decided.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+}
+
+/// The verdict on claim `id` at `claim_offset`: `records` (the key's, from where the follower
+/// stood when `scratch` was copied from the view, up to the claim) replayed onto the copy. Every
+/// record the follower had not applied when the entry was copied is replayed; replaying one it
+/// had applied since changes nothing (a claim, answer or release acts only on the claim it
+/// names). `None` when the claim is not the last of them, where its acknowledgement put it (the
+/// follower decides then).
+fn verdict_from(
+    scratch: &KeyTable,
+    records: KeyRecords,
+    key: &str,
+    id: Uuid,
+    claim_offset: i64,
+) -> Option<Option<Claimed>> {
+    let (_, last) = records.last().filter(|(offset, _)| *offset == claim_offset)?;
+    if !matches!(last, StateRecord::Claim(c) if c.claim.request_id == id) {
+        return None;
+    }
+    for (offset, record) in records {
+        apply_to_keys(scratch, record, offset);
+    }
+    Some(scratch.verdict(key, id))
 }
 
 impl KeyLog for SharedKeyLog {
@@ -97,15 +128,15 @@ impl KeyLog for SharedKeyLog {
             let id = claim.request_id;
             let record = StateRecord::Claim(KeyClaimRecord { key: key.to_owned(), claim });
             let at = self.write_acked(&record).await.map_err(|why| unavailable(&why))?;
+            if let Some(verdict) = self.decide_from_own_records(key, id, at) {
+                return verdict.ok_or_else(|| unavailable("the claim was not found where it was written"));
+            }
             let read_back = self.read_back(key, id, at);
             let target = [at];
             let followed = self.progress.wait_until(&target, self.bound);
             tokio::pin!(read_back, followed);
             let verdict = tokio::select! {
-                Some(verdict) = &mut read_back => {
-                    self.reader.decided.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    Some(verdict)
-                }
+                Some(verdict) = &mut read_back => Some(verdict),
                 reached = &mut followed => reached.then(|| self.view.keys.verdict(key, id)),
             };
             let Some(verdict) = verdict else {

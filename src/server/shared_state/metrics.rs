@@ -43,6 +43,11 @@ impl ScrapeSource for SharedStatusTable {
                 self.claims_read_back(),
             ),
             (
+                "state_claims_from_own_records",
+                "Idempotency claims decided with nothing read back: only this replica's own records lay before them",
+                self.claims_decided_from_own_records(),
+            ),
+            (
                 "status_unknown",
                 "PENDING statuses turned UNKNOWN: their replica stopped first",
                 self.unknown_marked.load(Ordering::Relaxed),

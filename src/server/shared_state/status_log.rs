@@ -184,7 +184,7 @@ impl StatusLog {
             forgotten: bulk.forgotten,
         });
         let partition = partition_for(self.prefix.as_bytes(), self.writer.partitions());
-        self.writer.write_for(&record, Some(partition), Acks { waiters: bulk.waiters, slot });
+        self.writer.write_for(&record, Some(partition), Acks::new(bulk.waiters, slot));
         self.changes_written.fetch_add(changes, Ordering::Relaxed);
     }
 }

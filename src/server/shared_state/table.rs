@@ -298,6 +298,11 @@ impl SharedStatusTable {
         self.claims.decided.load(Ordering::Relaxed)
     }
 
+    /// Idempotency claims decided from this replica's own records, with nothing read back.
+    pub fn claims_decided_from_own_records(&self) -> u64 {
+        self.writer.counters().own.decided.load(Ordering::Relaxed)
+    }
+
     pub fn catch_up_rounds(&self) -> u64 {
         self.catch_up.rounds.load(Ordering::Relaxed)
     }

@@ -5,6 +5,7 @@
 //! (the broker answered out of sequence: the idempotent session cannot go on) is signalled, and
 //! the table renews the writer ([`StateWriter::renew_if_fatal`]).
 
+use super::own_records::OwnRecords;
 use super::record::{partition_for, StateRecord};
 use crate::server::kafka::{describe_kafka_error, KafkaSettings};
 use arc_swap::ArcSwap;
@@ -28,9 +29,23 @@ pub type AckSender = oneshot::Sender<Result<(i32, i64), String>>;
 pub struct Acks {
     pub waiters: Vec<AckSender>,
     pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// What to note of the record once acknowledged (see [`OwnRecords`]), set by the writer.
+    own: Option<ToNote>,
+}
+
+/// A record to note in [`OwnRecords`]: the generation it was written in, its key, and the record
+/// itself when it is an idempotency key's.
+struct ToNote {
+    generation: u64,
+    key: String,
+    keyed: Option<StateRecord>,
 }
 
 impl Acks {
+    pub fn new(waiters: Vec<AckSender>, slot: Option<tokio::sync::OwnedSemaphorePermit>) -> Self {
+        Self { waiters, slot, own: None }
+    }
+
     fn answer(self, outcome: Result<(i32, i64), String>) {
         for waiter in self.waiters {
             let _ = waiter.send(outcome.clone());
@@ -51,6 +66,8 @@ pub struct WriterCounters {
     pub acked: Vec<AtomicI64>,
     /// Producers started anew (after a fatal error, or a broker that lost its state).
     pub renewed: AtomicU64,
+    /// Where this replica's records landed, until the follower read them back.
+    pub own: OwnRecords,
 }
 
 pub struct WriterContext {
@@ -69,12 +86,15 @@ impl ClientContext for WriterContext {
 impl ProducerContext for WriterContext {
     type DeliveryOpaque = Box<Acks>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, ack: Self::DeliveryOpaque) {
+    fn delivery(&self, result: &DeliveryResult<'_>, mut ack: Self::DeliveryOpaque) {
         let outcome = match result {
             Ok(msg) => {
                 self.counters.written.fetch_add(1, Ordering::Relaxed);
                 if let Some(slot) = usize::try_from(msg.partition()).ok().and_then(|p| self.counters.acked.get(p)) {
                     slot.fetch_max(msg.offset(), Ordering::Relaxed);
+                }
+                if let Some(note) = ack.own.take() {
+                    self.counters.own.note(note.generation, msg.partition(), msg.offset(), &note.key, note.keyed);
                 }
                 Ok((msg.partition(), msg.offset()))
             }
@@ -100,8 +120,10 @@ pub struct StateWriter {
 
 impl StateWriter {
     pub fn new(settings: &KafkaSettings, topic: &str, partitions: i32) -> Result<Self, KafkaError> {
+        let slots = partitions.max(MIN_PARTITION_SLOTS);
         let counters = Arc::new(WriterCounters {
-            acked: (0..partitions.max(MIN_PARTITION_SLOTS)).map(|_| AtomicI64::new(-1)).collect(),
+            acked: (0..slots).map(|_| AtomicI64::new(-1)).collect(),
+            own: OwnRecords::new(slots as usize),
             ..Default::default()
         });
         let mut config = settings.client_config();
@@ -136,6 +158,9 @@ impl StateWriter {
         match self.config.create_with_context(context) {
             Ok(fresh) => {
                 let old = self.producer.swap(Arc::new(fresh));
+                // Where the old session's records landed no longer says anything about the topic
+                // the new one writes to (created anew, when the broker lost it).
+                self.counters.own.clear();
                 old.purge(PurgeConfig::default().queue().inflight());
                 let _ = old.flush(Duration::from_secs(1));
                 self.counters.renewed.fetch_add(1, Ordering::Relaxed);
@@ -210,8 +235,11 @@ impl StateWriter {
     }
 
     /// Writes a record whose acknowledgement goes to `acks` (every waiter hears of it).
-    pub fn write_for(&self, record: &StateRecord, partition: Option<i32>, acks: Acks) {
+    pub fn write_for(&self, record: &StateRecord, partition: Option<i32>, mut acks: Acks) {
         let key = record.key();
+        let keyed = matches!(record, StateRecord::Claim(_) | StateRecord::Answer(_) | StateRecord::Release(_));
+        let generation = self.counters.own.generation();
+        acks.own = Some(ToNote { generation, key: key.clone(), keyed: keyed.then(|| record.clone()) });
         let value = record.encode();
         let partition = partition.unwrap_or_else(|| partition_for(key.as_bytes(), self.partitions()));
         let out =
@@ -253,5 +281,15 @@ mod tests {
         assert!(refused.contains("STATE_TOPIC_PARTITIONS to 65"), "{refused}");
         assert_eq!(writer.partitions(), 3, "a refused count changes nothing");
         assert!(self::writer(100).adopt_partitions(100).is_ok(), "configured with more: as many slots");
+    }
+
+    #[test]
+    fn a_renewed_writer_forgets_where_the_old_sessions_records_landed() {
+        let writer = writer(1);
+        let own = &writer.counters().own;
+        own.note(own.generation(), 0, 0, "marker/me", None);
+        assert!(own.read(0, 0, 0, "x").is_some());
+        assert!(writer.renew("test"));
+        assert!(own.read(0, 0, 0, "x").is_none(), "a topic created anew starts its offsets again");
     }
 }
