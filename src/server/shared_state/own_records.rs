@@ -26,16 +26,13 @@ struct Noted {
 
 #[derive(Default)]
 struct PartitionNotes {
-    /// Runs of consecutive offsets holding this replica's records: start -> end (inclusive).
+    /// Runs of consecutive offsets in `noted`: start -> end (inclusive), so that a span is checked
+    /// without walking it.
     runs: BTreeMap<i64, i64>,
     noted: BTreeMap<i64, Noted>,
 }
 
 impl PartitionNotes {
-    fn holds(&self, offset: i64) -> bool {
-        self.runs.range(..=offset).next_back().is_some_and(|(_, end)| *end >= offset)
-    }
-
     fn insert(&mut self, offset: i64, noted: Noted) {
         let before = self.runs.range(..offset).next_back().filter(|(_, end)| **end == offset - 1).map(|(s, _)| *s);
         let after = self.runs.remove(&(offset + 1));
@@ -117,7 +114,7 @@ impl OwnRecords {
             return;
         };
         let mut notes = notes.lock();
-        if notes.holds(offset) {
+        if notes.noted.contains_key(&offset) {
             drop(notes);
             self.distrust(partition, offset, "two records acknowledged at one offset");
             return;
