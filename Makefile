@@ -45,9 +45,12 @@ lint: setup
 unit-and-integration: setup
 	cargo test --features ssr,test-hooks
 
+# The run is kept in target/e2e.log; on a failure its summary is printed last (where a CI log's
+# tail shows it), after cargo-leptos's own report.
 e2e: setup
 	@scripts/setup.sh test
-	cargo leptos end-to-end --release --split
+	@mkdir -p target
+	cargo leptos end-to-end --release --split 2>&1 | tee target/e2e.log || scripts/e2e-failed.sh target/e2e.log
 
 # The baseline the shared status table is measured against: the same code with statuses in
 # process memory (feature bench-local-table), built first and set aside.
