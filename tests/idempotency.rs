@@ -147,6 +147,13 @@ async fn concurrent_requests_with_one_key_send_once() {
     }
     let records = records_with_keys(&bootstrap, &topic, &wanted).await;
     assert_eq!(records.len(), 50, "50 pairs, 50 records");
+    // A request whose claim lost withdraws the PENDING status it recorded beside the claim:
+    // every replica ends with the 50 sends' statuses and no other.
+    for base in [&base_a, &base_b] {
+        let statuses = || counter(&client, base, "status_store_entries");
+        let settled = common::eventually(Duration::from_secs(10), || async { statuses().await == 50 }).await;
+        assert!(settled, "{base}: {} statuses for 50 sends", statuses().await);
+    }
     common::stop_replicas([a, b]).await;
     broker.stop().await;
 }

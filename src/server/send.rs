@@ -54,12 +54,36 @@ fn record_value(req: &SendRequest) -> Result<Vec<u8>, AppError> {
 /// acknowledged) and the delay is logged.
 const STATE_ACK_WAIT: Duration = Duration::from_secs(10);
 
+/// Waits until a sync send's outcome is readable by every replica, within [`STATE_ACK_WAIT`].
+pub async fn wait_settled(settled: StateAck) {
+    if let Err(why) = settled.wait(STATE_ACK_WAIT).await {
+        tracing::warn!(%why, "a sync send's outcome is not yet readable by the other replicas");
+    }
+}
+
 /// How one send is made: its request id, whether its PENDING status is recorded durably before
 /// it is sent, and the idempotency key its record carries.
 struct Sending<'a> {
     request_id: Uuid,
     durable: bool,
     idempotency_key: Option<&'a str>,
+}
+
+/// A send whose value and destination passed their checks (for a keyed send,
+/// [`SendService::prepare_keyed`]): its PENDING status is recorded next
+/// ([`SendService::record_pending`]), then it is handed over ([`SendService::hand_over`]).
+pub struct PreparedSend<'k> {
+    req: SendRequest,
+    sending: Sending<'k>,
+    /// When it was accepted: its latency counts from here.
+    accepted: Instant,
+}
+
+impl PreparedSend<'_> {
+    /// The request back, for a send that will not be made.
+    pub fn into_request(self) -> SendRequest {
+        self.req
+    }
 }
 
 /// What the send core reaches Kafka through.
@@ -144,55 +168,108 @@ impl SendService {
     pub async fn send_request(&self, req: SendRequest) -> Result<SendOutcome, AppError> {
         // An async 202 promises a status any replica can report: recorded durably first.
         let durable = req.send_mode == SendMode::Async;
-        self.send_as(req, Sending { request_id: Uuid::new_v4(), durable, idempotency_key: None }).await
+        let sending = Sending { request_id: Uuid::new_v4(), durable, idempotency_key: None };
+        let prepared = self.prepare(req, sending).await?;
+        let pending = self.record_pending(&prepared).await?;
+        let (result, settled) = self.hand_over(prepared, pending).await;
+        wait_settled(settled).await;
+        result
     }
 
-    /// A send under an idempotency key (see `idempotency::gate`): its request id is the key's
-    /// claim's, its PENDING status is recorded durably before anything is sent (so a replica that
-    /// takes the key over can tell whether it was), and the record carries the key in an
-    /// `idempotency-key` header.
-    pub async fn send_keyed(&self, req: SendRequest, request_id: Uuid, key: &str) -> Result<SendOutcome, AppError> {
-        self.send_as(req, Sending { request_id, durable: true, idempotency_key: Some(key) }).await
+    /// A send under an idempotency key (see `idempotency::gate`), checked and ready for its
+    /// PENDING status: its request id is the key's claim's, its PENDING status is recorded
+    /// durably before anything is sent (so a replica that takes the key over can tell whether it
+    /// was), and the record carries the key in an `idempotency-key` header.
+    pub async fn prepare_keyed<'k>(
+        &self,
+        req: SendRequest,
+        request_id: Uuid,
+        key: &'k str,
+    ) -> Result<PreparedSend<'k>, AppError> {
+        self.prepare(req, Sending { request_id, durable: true, idempotency_key: Some(key) }).await
     }
 
-    async fn send_as(&self, mut req: SendRequest, sending: Sending<'_>) -> Result<SendOutcome, AppError> {
-        // Refused before it reached the producer (forbidden topic, bad partition, full queue).
-        let (request_id, started, report) = self
-            .enqueue_checked(&req, &sending)
+    /// Checks what is sent (its value and headers) and where (the topic may be used, exists, has
+    /// the partition): a refusal here touched nothing.
+    async fn prepare<'k>(&self, req: SendRequest, sending: Sending<'k>) -> Result<PreparedSend<'k>, AppError> {
+        let checked = async {
+            if let Some(content) = &req.content {
+                content.validate(self.max_value_bytes).map_err(|e| match e.field {
+                    // Too large is 413, as a body over the limit is; a bad header says which.
+                    Field::Value => AppError::Rejected { status: 413, message: e.message },
+                    field => AppError::Invalid { field: Some(field), message: e.message },
+                })?;
+            }
+            // Checked before the topic is touched (a missing one would be created).
+            self.check_destination(&req).await
+        };
+        checked.await.inspect_err(|_| self.metrics.record(req.mode, req.send_mode, Outcome::Rejected))?;
+        Ok(PreparedSend { req, sending, accepted: Instant::now() })
+    }
+
+    /// Records the send as PENDING (durably when it was prepared so). The status is abandoned
+    /// when the guard returned drops before the send is handed over: a send that will not be made
+    /// (its key was claimed first by another request, or its caller went away) leaves none.
+    pub async fn record_pending(&self, send: &PreparedSend<'_>) -> Result<Unsent<'_>, AppError> {
+        let (req, request_id) = (&send.req, send.sending.request_id);
+        self.table
+            .accept(pending_status(request_id, req), send.sending.durable)
             .await
             .inspect_err(|_| self.metrics.record(req.mode, req.send_mode, Outcome::Rejected))?;
+        Ok(Unsent::new(self.table.as_ref(), request_id))
+    }
+
+    /// Hands a send whose PENDING status is recorded to its producer: the answer (sync: once the
+    /// broker acknowledged it), and the state topic's acknowledgement of its final status, for
+    /// the caller to wait for beside whatever else it records.
+    pub async fn hand_over(
+        &self,
+        send: PreparedSend<'_>,
+        pending: Unsent<'_>,
+    ) -> (Result<SendOutcome, AppError>, StateAck) {
+        let PreparedSend { mut req, sending, accepted } = send;
+        let request_id = sending.request_id;
+        // Refused before it reached the producer (full queue, broker unreachable).
+        let report = match self.enqueue(&req, &sending, accepted, pending).await {
+            Ok(report) => report,
+            Err(error) => {
+                self.metrics.record(req.mode, req.send_mode, Outcome::Rejected);
+                return (Err(error), StateAck::done());
+            }
+        };
         // The producer holds its own copy of the value: ours goes now, not after the report.
         req.content = None;
         let Some(report) = report else {
-            return Ok(SendOutcome::Accepted(SendAccepted::pending(request_id, &req)));
+            return (Ok(SendOutcome::Accepted(SendAccepted::pending(request_id, &req))), StateAck::done());
         };
-        let (partition, offset) = self.await_report(&req.topic, report).await?;
-        Ok(SendOutcome::Delivered(SendReceipt {
-            request_id,
-            event_id: req.event_id,
-            mode: req.mode,
-            send_mode: req.send_mode,
-            topic: req.topic,
-            key: req.key,
-            partition,
-            offset,
-            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-        }))
+        match self.await_report(&req.topic, report).await {
+            Err(error) => (Err(error), StateAck::done()),
+            Ok(((partition, offset), settled)) => {
+                let receipt = SendReceipt {
+                    request_id,
+                    event_id: req.event_id,
+                    mode: req.mode,
+                    send_mode: req.send_mode,
+                    topic: req.topic,
+                    key: req.key,
+                    partition,
+                    offset,
+                    latency_ms: accepted.elapsed().as_secs_f64() * 1000.0,
+                };
+                (Ok(SendOutcome::Delivered(receipt)), settled)
+            }
+        }
     }
 
-    /// The broker's acknowledgement of a sync send, within the bound, or the error to answer.
+    /// The broker's acknowledgement of a sync send, within the bound, with the state topic's
+    /// acknowledgement of its status to come; or the error to answer.
     async fn await_report(
         &self,
         topic: &str,
         report: oneshot::Receiver<(DeliveryReport, StateAck)>,
-    ) -> Result<(i32, i64), AppError> {
+    ) -> Result<((i32, i64), StateAck), AppError> {
         match tokio::time::timeout(self.sync_wait, report).await {
-            Ok(Ok((Ok(delivered), ack))) => {
-                if let Err(why) = ack.wait(STATE_ACK_WAIT).await {
-                    tracing::warn!(%why, "a sync send's outcome is not yet readable by the other replicas");
-                }
-                Ok(delivered)
-            }
+            Ok(Ok((Ok(delivered), ack))) => Ok((delivered, ack)),
             Ok(Ok((Err(failure), _))) => {
                 let message = format!("Delivery to '{topic}' failed: {}", failure.message);
                 Err(if failure.timed_out { AppError::Timeout { message } } else { AppError::broker(message) })
@@ -214,22 +291,19 @@ impl SendService {
         }
     }
 
-    /// Records the send as PENDING and hands it to its producer, once its destination passed
-    /// the checks; for a sync send, also returns where its delivery report will arrive.
-    #[allow(clippy::type_complexity)]
-    async fn enqueue_checked(
+    /// Hands the record to its producer; for a sync send, also returns where its delivery report
+    /// will arrive. Its PENDING status is abandoned if the producer refuses it.
+    async fn enqueue(
         &self,
         req: &SendRequest,
         sending: &Sending<'_>,
-    ) -> Result<(Uuid, Instant, Option<oneshot::Receiver<(DeliveryReport, StateAck)>>), AppError> {
+        accepted: Instant,
+        mut unsent: Unsent<'_>,
+    ) -> Result<Option<oneshot::Receiver<(DeliveryReport, StateAck)>>, AppError> {
+        let request_id = sending.request_id;
         let seed_value;
         let (value, own_headers): (&[u8], Vec<(&str, &[u8])>) = match &req.content {
             Some(content) => {
-                content.validate(self.max_value_bytes).map_err(|e| match e.field {
-                    // Too large is 413, as a body over the limit is; a bad header says which.
-                    Field::Value => AppError::Rejected { status: 413, message: e.message },
-                    field => AppError::Invalid { field: Some(field), message: e.message },
-                })?;
                 (&content.value, content.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect())
             }
             None => {
@@ -237,11 +311,6 @@ impl SendService {
                 (&seed_value, Vec::new())
             }
         };
-        // Checked before the topic is touched (a missing one would be created).
-        self.check_destination(req).await?;
-        let request_id = sending.request_id;
-        let accepted = Instant::now();
-        self.table.accept(pending_status(request_id, req), sending.durable).await?;
         let (waiter, report) = match req.send_mode {
             SendMode::Sync => {
                 let (tx, rx) = oneshot::channel();
@@ -257,14 +326,13 @@ impl SendService {
             partition: req.partition,
             resent: false,
         });
-        let mut unsent = Unsent::new(self.table.as_ref(), request_id);
         let key_header = sending.idempotency_key.map(|k| (IDEMPOTENCY_KEY_HEADER, k.as_bytes()));
         let headers: Vec<(&str, &[u8])> = own_headers.into_iter().chain(key_header).collect();
         let record =
             OutgoingRecord { topic: &req.topic, key: &req.key, value, partition: req.partition, headers: &headers };
         self.kafka.producers.send(req.mode, record, ticket).await?;
         unsent.keep();
-        Ok((request_id, accepted, report))
+        Ok(report)
     }
 
     /// The status of one send, by the request id its answer carried (from any replica).

@@ -1,9 +1,10 @@
 //! Every send passes the gate. Without an `Idempotency-Key` it goes straight to the send core
 //! (or is refused when `REQUIRE_IDEMPOTENCY_KEY` is on). With one:
 //!
-//! - a new key is claimed in the key log; the winner sends (its record carries the key in an
-//!   `idempotency-key` header) and records its final answer. A refusal that recorded nothing (a
-//!   4xx, a 503) gives the key back, so the caller may retry with the same key;
+//! - a new key is claimed in the key log, while the send's PENDING status is recorded (a lost
+//!   claim withdraws it); the winner sends (its record carries the key in an `idempotency-key`
+//!   header) and records its final answer while its final status is. A refusal that recorded
+//!   nothing (a 4xx, a 503) gives the key back, so the caller may retry with the same key;
 //! - a repeat with the same parameters gets the recorded answer replayed; while the first
 //!   request is in flight, a sync repeat gets 409 (`Retry-After`) and an async one the original
 //!   202 as soon as there is one; a repeat with other parameters gets 422;
@@ -18,7 +19,8 @@ use crate::error::AppError;
 use crate::model::{
     DeliveryState, Field, SendAccepted, SendMode, SendOutcome, SendParams, SendReceipt, SendRequest, SendStatus,
 };
-use crate::server::send::SendService;
+use crate::server::send::{wait_settled, PreparedSend, SendService};
+use crate::server::status_table::{StateAck, Unsent};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,6 +59,12 @@ fn is_recorded(result: &Result<SendOutcome, AppError>) -> bool {
         Ok(_) => true,
         Err(error) => !(400..500).contains(&error.status()) && error.status() != 503,
     }
+}
+
+/// A claim another request made first: its entry, and the request back for a repeat's answer.
+struct LostClaim {
+    entry: KeyEntry,
+    request: SendRequest,
 }
 
 #[derive(Clone)]
@@ -117,19 +125,18 @@ impl IdempotencyGate {
         }
     }
 
-    async fn keyed(&self, req: SendRequest, key: &ScopedKey) -> GateAnswer {
+    async fn keyed(&self, mut req: SendRequest, key: &ScopedKey) -> GateAnswer {
         let fingerprint = Fingerprint::of(&req);
         for _ in 0..CLAIM_ATTEMPTS {
             let entry = match self.keys.lookup(&key.scoped) {
                 Some(entry) => entry,
-                None => {
-                    let claim = self.new_claim(&fingerprint, None);
-                    match self.keys.claim(&key.scoped, claim.clone()).await {
-                        Err(error) => return fresh(Err(error)),
-                        Ok(Claimed::Won) => return fresh(self.run(req, key, &claim).await),
-                        Ok(Claimed::Lost(entry)) => *entry,
+                None => match self.claim_and_send(req, key, &fingerprint).await {
+                    Ok(answer) => return answer,
+                    Err(lost) => {
+                        req = lost.request;
+                        lost.entry
                     }
-                }
+                },
             };
             if let Some(answer) = self.repeat(&req, &fingerprint, key, entry).await {
                 return answer;
@@ -148,14 +155,62 @@ impl IdempotencyGate {
         }
     }
 
-    /// The winner's send; its answer is recorded with the key, or the key given back.
-    async fn run(&self, req: SendRequest, key: &ScopedKey, claim: &KeyClaim) -> Result<SendOutcome, AppError> {
-        let result = self.send.send_keyed(req, claim.request_id, &key.key).await;
+    /// A key nobody holds: the send is checked first (a refusal claims nothing), then its claim
+    /// and its PENDING status are written at once, one round trip to the state topic instead of
+    /// two. A claim lost to another request withdraws the status (the guard drops) and gives the
+    /// request back, to be answered as a repeat.
+    async fn claim_and_send(
+        &self,
+        req: SendRequest,
+        key: &ScopedKey,
+        fingerprint: &Fingerprint,
+    ) -> Result<GateAnswer, LostClaim> {
+        let claim = self.new_claim(fingerprint, None);
+        let prepared = match self.send.prepare_keyed(req, claim.request_id, &key.key).await {
+            Ok(prepared) => prepared,
+            Err(error) => return Ok(fresh(Err(error))),
+        };
+        let (claimed, pending) =
+            tokio::join!(self.keys.claim(&key.scoped, claim.clone()), self.send.record_pending(&prepared));
+        match claimed {
+            Err(error) => Ok(fresh(Err(error))),
+            Ok(Claimed::Lost(entry)) => {
+                drop(pending);
+                Err(LostClaim { entry: *entry, request: prepared.into_request() })
+            }
+            Ok(Claimed::Won) => Ok(fresh(self.finish(key, &claim, pending.map(|p| (prepared, p))).await)),
+        }
+    }
+
+    /// The send of a claim won by taking a key over: checked, PENDING recorded, sent.
+    async fn send_claimed(&self, req: SendRequest, key: &ScopedKey, claim: &KeyClaim) -> Result<SendOutcome, AppError> {
+        let ready = match self.send.prepare_keyed(req, claim.request_id, &key.key).await {
+            Ok(prepared) => self.send.record_pending(&prepared).await.map(|pending| (prepared, pending)),
+            Err(error) => Err(error),
+        };
+        self.finish(key, claim, ready).await
+    }
+
+    /// The winner's send, once its PENDING status is recorded (or the refusal that stopped it):
+    /// its answer is recorded with the key while the state topic acknowledges its final status,
+    /// or, if it recorded nothing, the key is given back.
+    async fn finish(
+        &self,
+        key: &ScopedKey,
+        claim: &KeyClaim,
+        ready: Result<(PreparedSend<'_>, Unsent<'_>), AppError>,
+    ) -> Result<SendOutcome, AppError> {
+        let (result, settled) = match ready {
+            Ok((prepared, pending)) => self.send.hand_over(prepared, pending).await,
+            Err(error) => (Err(error), StateAck::done()),
+        };
         if !is_recorded(&result) {
             self.keys.release(&key.scoped, claim.request_id);
             return result;
         }
-        if let Err(error) = self.keys.record(&key.scoped, claim, RecordedAnswer::of(&result)).await {
+        let answer = RecordedAnswer::of(&result);
+        let (recorded, ()) = tokio::join!(self.keys.record(&key.scoped, claim, answer), wait_settled(settled));
+        if let Err(error) = recorded {
             tracing::warn!(%error, request_id = %claim.request_id,
                 "the answer to a keyed send was not recorded: a retry will be answered from its status");
         }
@@ -220,7 +275,7 @@ impl IdempotencyGate {
                 None => fresh(Err(in_progress(key))),
             },
             Ok(Claimed::Won) => match self.send.table().get(&old.claim.request_id).await {
-                None => fresh(self.run(req, key, &claim).await),
+                None => fresh(self.send_claimed(req, key, &claim).await),
                 Some(status) => {
                     tracing::info!(request_id = %status.request_id, state = ?status.state,
                         "an idempotency key taken over: answered from the first request's status");
