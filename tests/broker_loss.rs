@@ -153,8 +153,7 @@ async fn delete_topic(bootstrap: &str, topic: &str) {
 
 async fn vanished_count(svc: &common::TestService) -> u64 {
     let metrics = svc.get("/metrics").await.text().await.unwrap_or_default();
-    let line = metrics.lines().find(|l| l.starts_with("kafka_topics_vanished_total"));
-    line.and_then(|l| l.split_whitespace().last()).and_then(|v| v.parse().ok()).unwrap_or(0)
+    common::metric_value(&metrics, "kafka_topics_vanished_total").unwrap_or(0)
 }
 
 fn partition_count(bootstrap: &str, topic: &str) -> usize {

@@ -55,9 +55,7 @@ async fn delivered_at(client: &reqwest::Client, base: &str, id: &str) -> (i32, i
 /// A counter of a replica's `/metrics`.
 async fn counter(client: &reqwest::Client, base: &str, name: &str) -> u64 {
     let metrics = client.get(format!("{base}/metrics")).send().await.expect("metrics").text().await;
-    let prefix = format!("{name} ");
-    let value = metrics.unwrap_or_default().lines().find_map(|l| l.strip_prefix(&prefix)?.trim().parse::<u64>().ok());
-    value.unwrap_or_else(|| panic!("no counter {name} on {base}"))
+    common::metric_value(&metrics.unwrap_or_default(), name).unwrap_or_else(|| panic!("no counter {name} on {base}"))
 }
 
 /// Every record of `topic` (3 partitions), each with its idempotency-key header.

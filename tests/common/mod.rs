@@ -55,6 +55,11 @@ pub async fn start_service_unready(extra: &[&str]) -> TestService {
     TestService { server, base, client: reqwest::Client::new() }
 }
 
+/// The value of an unlabelled metric in a `/metrics` text.
+pub fn metric_value(metrics: &str, name: &str) -> Option<u64> {
+    metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 /// Polls `check` every 50 ms until it holds or `within` passes; true if it held.
 pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
 where
