@@ -9,6 +9,7 @@
 
 use super::follower::Progress;
 use super::record::{Marker, StateRecord};
+use super::view::{now_ms, StateView};
 use super::writer::StateWriter;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -54,12 +55,13 @@ impl CatchUp {
     }
 
     /// Runs rounds until `stop`: markers into every partition, then wait until the follower
-    /// read past each of them.
+    /// read past each of them. A round that got there vouches for the view up to when it began
+    /// (who is gone is judged from there: [`ReplicaTable::vouch`](super::replicas::ReplicaTable::vouch)).
     pub async fn run(
         self: Arc<Self>,
         writer: Arc<StateWriter>,
         progress: Arc<Progress>,
-        me: String,
+        view: Arc<StateView>,
         stop: CancellationToken,
     ) {
         loop {
@@ -72,8 +74,12 @@ impl CatchUp {
                 continue;
             }
             let round = self.rounds.fetch_add(1, Ordering::Relaxed) + 1;
-            if let Err(error) = Self::round(&writer, &progress, &me, round).await {
-                tracing::warn!(%error, "state topic: a catch-up round failed; misses answer from the view");
+            let began_ms = now_ms();
+            match Self::round(&writer, &progress, &view.me, round).await {
+                Ok(()) => view.replicas.vouch(began_ms),
+                Err(error) => {
+                    tracing::warn!(%error, "state topic: a catch-up round failed; misses answer from the view")
+                }
             }
             self.served.send_modify(|s| *s = (*s).max(target));
         }

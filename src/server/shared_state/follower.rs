@@ -4,10 +4,11 @@
 //!
 //! Between two reads that brought records it rests (its partitions paused) for up to [`REST`],
 //! unless someone waits on it (a catch-up, a claim, a repeat waiting for an answer) or more than
-//! [`REST_BACKLOG`] of this replica's own records wait to be read: each read costs the broker a
-//! fetch (on Tansu, a listing of the whole partition), and a busy replica's own bulks would
-//! otherwise be fetched back 20 times a second. Whoever waits wakes it at once. With no other
-//! replica alive it rests up to [`REST_ALONE`]: there is nothing but its own records to read.
+//! [`REST_BACKLOG`] of this replica's own records wait to be read (before the rest or during
+//! it): each read costs the broker a fetch (on Tansu, a listing of the whole partition), and a
+//! busy replica's own bulks would otherwise be fetched back 20 times a second. Whoever waits
+//! wakes it at once. With no other replica alive it rests up to [`REST_ALONE`]: there is nothing
+//! but its own records to read.
 
 use super::record::StateRecord;
 use super::view::{now_ms, StateView};
@@ -34,6 +35,8 @@ pub const REST: Duration = Duration::from_millis(200);
 pub const REST_ALONE: Duration = Duration::from_secs(1);
 /// More of this replica's own records than this waiting to be read: no rest.
 const REST_BACKLOG: i64 = 256;
+/// How often a resting follower looks at that backlog.
+const BACKLOG_CHECK: Duration = Duration::from_millis(20);
 
 /// How far the follower has read, shared with whoever waits on it.
 pub struct Progress {
@@ -92,11 +95,19 @@ impl Progress {
         Awake(self)
     }
 
-    /// The follower's rest: up to `bound`, ended early by anyone who waits on it. Blocking.
+    /// The follower's rest: up to `bound`, ended early by anyone who waits on it, or once more
+    /// than [`REST_BACKLOG`] of this replica's own records wait to be read (a rest of a second
+    /// under load left thousands behind; on Tansu the fetch in flight when partitions pause is
+    /// thrown away, and the next, larger one took seconds). Blocking.
     fn rest(&self, bound: Duration) {
+        let until = std::time::Instant::now() + bound;
         let mut woken = self.woken.lock();
-        if !self.is_awaited() {
-            let _ = self.wake.wait_for(&mut woken, bound);
+        while !self.is_awaited() && self.own_backlog() <= REST_BACKLOG {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let _ = self.wake.wait_for(&mut woken, left.min(BACKLOG_CHECK));
         }
     }
 
@@ -203,7 +214,7 @@ pub fn follow(consumer: BaseConsumer, view: Arc<StateView>, progress: Arc<Progre
         // Records came, no more are queued, few of its own wait: rest (no fetch meanwhile).
         let resting = applied < BATCH && !progress.is_awaited() && progress.own_backlog() <= REST_BACKLOG;
         if resting && consumer.pause(&partitions).is_ok() {
-            let alone = !view.replicas.others_alive(now_ms(), &view.me);
+            let alone = !view.replicas.others_alive(&view.me);
             progress.rest(if alone { REST_ALONE } else { REST });
             paused = !resumed(&consumer, &partitions);
         }
@@ -318,6 +329,23 @@ mod tests {
         waiter.join().expect("waiter");
         assert!(took < Duration::from_secs(10), "rested {took:?} with a waiter");
         assert!(!progress.is_awaited(), "the guard gave its place back");
+    }
+
+    #[test]
+    fn a_rest_ends_once_its_own_records_pile_up() {
+        let progress = Arc::new(progress(&[-1]));
+        let resting = std::thread::spawn({
+            let progress = progress.clone();
+            move || {
+                let started = Instant::now();
+                progress.rest(Duration::from_secs(30));
+                started.elapsed()
+            }
+        });
+        // The writer's acknowledgements move on while the follower rests.
+        progress.written.acked[0].store(REST_BACKLOG + 1, Ordering::Release);
+        let took = resting.join().expect("rest");
+        assert!(took < Duration::from_secs(10), "rested {took:?} with {} own records unread", REST_BACKLOG + 2);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::catch_up::CatchUp;
 use super::claim_reader::{ClaimReader, KeyRecords};
 use super::follower::Progress;
 use super::record::{key_record_key, KeyAnswerRecord, KeyClaimRecord, KeyReleaseRecord, StateRecord};
-use super::view::{apply_to_keys, now_ms, StateView};
+use super::view::{apply_to_keys, StateView};
 use super::writer::StateWriter;
 use crate::error::AppError;
 use crate::server::idempotency::{Claimed, KeyClaim, KeyEntry, KeyLog, KeyTable, RecordedAnswer};
@@ -179,7 +179,7 @@ impl KeyLog for SharedKeyLog {
     }
 
     fn claimant_gone(&self, claim: &KeyClaim) -> bool {
-        claim.replica != self.replica && self.view.replicas.is_gone(&claim.replica, now_ms())
+        claim.replica != self.replica && self.view.replicas.is_gone(&claim.replica)
     }
 
     fn replica(&self) -> &str {

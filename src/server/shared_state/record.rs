@@ -66,8 +66,8 @@ pub struct StatusBulk {
     pub forgotten: Vec<Uuid>,
 }
 
-/// Where one replica's bulks of statuses go: one partition, so that they are read in the order
-/// they were written; each under a key of its own.
+/// The key prefix of one replica's bulks of statuses (each bulk under a key of its own; the
+/// partitions take them in turn).
 pub fn status_bulk_prefix(replica: &str) -> String {
     format!("statuses/{replica}/")
 }

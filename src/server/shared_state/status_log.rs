@@ -4,9 +4,11 @@
 //! share one record, its one acknowledgement and one read by every follower, where a record per
 //! change cost librdkafka's threads and the broker several times the send itself.
 //!
-//! Every bulk of a replica goes to one partition, so followers apply them in the order they were
-//! written; each has a key of its own (`statuses/<replica>/<sequence>`), so the topic's age rule,
-//! not compaction, ends them.
+//! A replica's bulks go to the partitions in turn: on Tansu's in-memory engine reading a batch
+//! costs a listing of its partition, and one partition holding every bulk made a busy replica's
+//! followers fall seconds behind. Followers may then read them out of order; the view keeps each
+//! send's latest state ([`StateView`](super::view::StateView)). Each has a key of its own
+//! (`statuses/<replica>/<sequence>`), so the topic's age rule, not compaction, ends them.
 
 use super::record::{partition_for, status_bulk_prefix, StateRecord, StatusBulk, StatusRecord};
 use super::writer::{AckSender, Acks, StateWriter, WriteAck};
@@ -61,8 +63,7 @@ impl OpenBulk {
 pub struct StatusLog {
     writer: Arc<StateWriter>,
     replica: String,
-    /// The key prefix of this replica's bulks: they all go to the partition it hashes to (among
-    /// the partitions the topic has, known once the table found it).
+    /// The key prefix of this replica's bulks (followers skip their own by it).
     prefix: String,
     /// `STATE_LINGER_MS`: the least time between two busy bulks.
     linger: Duration,
@@ -177,13 +178,17 @@ impl StatusLog {
 
     fn write(&self, bulk: OpenBulk, slot: Option<tokio::sync::OwnedSemaphorePermit>) {
         let changes = bulk.changes() as u64;
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
         let record = StateRecord::Statuses(StatusBulk {
             replica: self.replica.clone(),
-            sequence: self.sequence.fetch_add(1, Ordering::Relaxed) + 1,
+            sequence,
             statuses: bulk.statuses,
             forgotten: bulk.forgotten,
         });
-        let partition = partition_for(self.prefix.as_bytes(), self.writer.partitions());
+        // In turn, among the partitions the topic has (known once the table found it).
+        let partitions = self.writer.partitions().max(1);
+        let start = partition_for(self.prefix.as_bytes(), partitions);
+        let partition = ((start as u64 + sequence) % partitions as u64) as i32;
         self.writer.write_for(&record, Some(partition), Acks::new(bulk.waiters, slot));
         self.changes_written.fetch_add(changes, Ordering::Relaxed);
     }

@@ -160,12 +160,8 @@ impl SharedStatusTable {
         self.beat(false);
         shutdown.spawn(self.clone().heartbeats(stop.clone()));
         shutdown.spawn(self.clone().renew_on_fatal(stop.clone()));
-        let rounds = self.catch_up.clone().run(
-            self.writer.clone(),
-            self.progress.clone(),
-            self.settings.replica.clone(),
-            stop.clone(),
-        );
+        let rounds =
+            self.catch_up.clone().run(self.writer.clone(), self.progress.clone(), self.view.clone(), stop.clone());
         shutdown.spawn(rounds);
         while !self.catch_up.until_now(Duration::from_secs(30)).await {
             if stop.is_cancelled() {
@@ -204,15 +200,20 @@ impl SharedStatusTable {
         let _ = self.writer.write(&StateRecord::Heartbeat(beat), None, false);
     }
 
-    /// A heartbeat every quarter lease; after each, PENDING statuses of gone replicas turn UNKNOWN.
+    /// A heartbeat every quarter lease; after each, a catch-up round (who is gone is judged as of
+    /// the last round that reached its markers), then PENDING statuses of gone replicas turn
+    /// UNKNOWN.
     async fn heartbeats(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
         let every = (self.settings.lease / 4).max(Duration::from_millis(100));
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
+                _ = ticks.tick() => {}
             }
             self.beat(false);
+            self.catch_up.until_now(every / 2).await;
             let marked = self.view.sweep();
             if marked > 0 {
                 self.unknown_marked.fetch_add(marked, Ordering::Relaxed);
@@ -290,7 +291,7 @@ impl SharedStatusTable {
     }
 
     pub fn alive_count(&self) -> usize {
-        self.view.replicas.alive(super::view::now_ms()).len()
+        self.view.replicas.alive().len()
     }
 
     /// Idempotency claims decided by reading the log back at once.
@@ -401,7 +402,7 @@ impl StatusTable for SharedStatusTable {
     }
 
     fn alive_replicas(&self) -> Vec<String> {
-        self.view.replicas.alive(super::view::now_ms())
+        self.view.replicas.alive()
     }
 
     fn topic(&self) -> Option<&str> {

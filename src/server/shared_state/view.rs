@@ -1,6 +1,10 @@
 //! This replica's view of the state topic: every status (its own and the other replicas'), in
 //! the bounded status store, and the replicas' heartbeats. Statuses whose replica stopped
 //! before their delivery report read `UNKNOWN`.
+//!
+//! A replica's bulks of statuses are spread over the partitions, so they may be read out of
+//! order: a late PENDING never undoes a final state (the store's merge), and a send withdrawn
+//! before its PENDING was read stays withdrawn ([`Withdrawn`]).
 
 use super::record::{status_bulk_prefix, StateRecord};
 use super::replicas::ReplicaTable;
@@ -21,6 +25,31 @@ pub struct StateView {
     pub own_bulks: String,
     /// Replicas whose PENDING statuses were already turned UNKNOWN.
     swept: parking_lot::Mutex<std::collections::HashSet<String>>,
+    withdrawn: parking_lot::Mutex<Withdrawn>,
+}
+
+/// Sends another replica withdrew (refused, or abandoned before they were sent), the latest
+/// [`Withdrawn::KEPT`]: their PENDING, in a bulk read later from another partition, is not applied.
+#[derive(Default)]
+struct Withdrawn {
+    order: std::collections::VecDeque<Uuid>,
+    ids: std::collections::HashSet<Uuid>,
+}
+
+impl Withdrawn {
+    /// Far more than the sends withdrawn while two bulks of one replica are read.
+    const KEPT: usize = 4096;
+
+    fn add(&mut self, id: Uuid) {
+        if self.ids.insert(id) {
+            self.order.push_back(id);
+        }
+        while self.order.len() > Self::KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+    }
 }
 
 /// What a status of a replica that stopped before its delivery report says.
@@ -40,6 +69,7 @@ impl StateView {
             me: Arc::from(me),
             own_bulks: status_bulk_prefix(me),
             swept: Default::default(),
+            withdrawn: Default::default(),
         }
     }
 
@@ -52,11 +82,16 @@ impl StateView {
             // earlier run wrote is rebuilt from here like any other replica's.
             StateRecord::Statuses(bulk) => {
                 if *bulk.replica != *self.me {
+                    let mut withdrawn = self.withdrawn.lock();
                     for status in bulk.statuses {
-                        self.store.upsert(status.into_status(&bulk.replica));
+                        let status = status.into_status(&bulk.replica);
+                        if status.state != DeliveryState::Pending || !withdrawn.ids.contains(&status.request_id) {
+                            self.store.upsert(status);
+                        }
                     }
-                    for id in &bulk.forgotten {
-                        self.store.remove(id);
+                    for id in bulk.forgotten {
+                        self.store.remove(&id);
+                        withdrawn.add(id);
                     }
                 }
             }
@@ -76,7 +111,7 @@ impl StateView {
     fn judge(&self, mut status: SendStatus) -> SendStatus {
         if status.state == DeliveryState::Pending {
             if let Some(owner) = status.replica.as_deref() {
-                if *owner != *self.me && self.replicas.is_gone(owner, now_ms()) {
+                if *owner != *self.me && self.replicas.is_gone(owner) {
                     status.state = DeliveryState::Unknown;
                     status.error = Some(unknown_reason(owner));
                 }
@@ -93,7 +128,7 @@ impl StateView {
     /// Turns the PENDING statuses of replicas that went since the last sweep into UNKNOWN;
     /// returns how many. (A status that arrives later from a gone replica reads UNKNOWN anyway.)
     pub fn sweep(&self) -> u64 {
-        let mut gone = self.replicas.gone(now_ms(), &self.me);
+        let mut gone = self.replicas.gone(&self.me);
         {
             let mut swept = self.swept.lock();
             gone.retain(|r| !swept.contains(r));
@@ -164,6 +199,47 @@ mod tests {
         let read = view.read(&sent).expect("applied");
         assert_eq!((read.state, read.offset, read.replica.as_deref()), (DeliveryState::Ok, Some(9), Some("other")));
         assert!(view.read(&refused).is_none());
+    }
+
+    #[test]
+    fn a_pending_send_reads_unknown_only_once_the_view_is_known_whole_past_the_lease() {
+        use crate::server::shared_state::record::Heartbeat;
+        let view = view("me");
+        let id = Uuid::new_v4();
+        let beat_ms = now_ms() - 60_000;
+        let beat = Heartbeat { replica: "other".into(), lease_ms: 10_000, stopped: false };
+        view.apply(StateRecord::Heartbeat(beat), beat_ms, 0);
+        let bulk = StatusBulk {
+            replica: "other".into(),
+            sequence: 1,
+            statuses: vec![change(id, DeliveryState::Pending)],
+            forgotten: vec![],
+        };
+        view.apply(StateRecord::Statuses(bulk), beat_ms, 1);
+        // The heartbeat is a minute old by the clock, but the view may simply be behind.
+        assert_eq!(view.read(&id).map(|s| s.state), Some(DeliveryState::Pending));
+        assert_eq!(view.sweep(), 0);
+        view.replicas.vouch(beat_ms + 5_000);
+        assert_eq!(view.read(&id).map(|s| s.state), Some(DeliveryState::Pending), "within the lease");
+        view.replicas.vouch(beat_ms + 10_001);
+        assert_eq!(view.read(&id).map(|s| s.state), Some(DeliveryState::Unknown), "the view holds 10 s with no beat");
+        assert_eq!(view.sweep(), 1);
+    }
+
+    #[test]
+    fn bulks_read_out_of_order_end_in_the_latest_state() {
+        let view = view("me");
+        let (sent, refused) = (Uuid::new_v4(), Uuid::new_v4());
+        let bulk =
+            |sequence, statuses, forgotten| StatusBulk { replica: "other".into(), sequence, statuses, forgotten };
+        // The second bulk (from another partition) is read first.
+        let second = bulk(2, vec![change(sent, DeliveryState::Ok)], vec![refused]);
+        let first =
+            bulk(1, vec![change(sent, DeliveryState::Pending), change(refused, DeliveryState::Pending)], vec![]);
+        view.apply(StateRecord::Statuses(second), now_ms(), 0);
+        view.apply(StateRecord::Statuses(first), now_ms(), 0);
+        assert_eq!(view.read(&sent).map(|s| s.state), Some(DeliveryState::Ok), "a late PENDING undoes nothing");
+        assert!(view.read(&refused).is_none(), "a withdrawn send does not come back");
     }
 
     #[test]
