@@ -244,7 +244,7 @@ impl IdempotencyGate {
             Some(KeyEntry { answer: Some(answer), .. }) => return Some(replayed(answer)),
             Some(entry) => entry,
         };
-        let stale = now_ms().saturating_sub(entry.claim.at_ms) > self.stale_after.as_millis() as i64;
+        let stale = self.keys.verified_ms().saturating_sub(entry.claim.at_ms) > self.stale_after.as_millis() as i64;
         if stale || self.keys.claimant_gone(&entry.claim) {
             return Some(self.take_over(req.clone(), fingerprint, key, entry).await);
         }

@@ -231,6 +231,13 @@ pub trait KeyLog: Send + Sync {
     /// Whether the replica that holds a claim stopped (it will never record an answer).
     fn claimant_gone(&self, claim: &KeyClaim) -> bool;
 
+    /// Wall-clock milliseconds up to which this log is known to be read whole: a claim's age is
+    /// judged as of then (a log read late must not take a claim whose answer it has not read
+    /// yet for abandoned). Now, for a log in this process's memory.
+    fn verified_ms(&self) -> i64 {
+        now_ms()
+    }
+
     /// The replica making claims here.
     fn replica(&self) -> &str;
 }

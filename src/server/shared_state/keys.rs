@@ -182,6 +182,10 @@ impl KeyLog for SharedKeyLog {
         claim.replica != self.replica && self.view.replicas.is_gone(&claim.replica)
     }
 
+    fn verified_ms(&self) -> i64 {
+        self.view.replicas.verified_ms()
+    }
+
     fn replica(&self) -> &str {
         &self.replica
     }

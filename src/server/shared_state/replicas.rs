@@ -36,7 +36,7 @@ impl ReplicaTable {
     }
 
     /// Where the judgements stand (see the module's map).
-    fn at(&self) -> i64 {
+    pub fn verified_ms(&self) -> i64 {
         self.verified_ms.load(Ordering::Acquire)
     }
 
@@ -58,13 +58,13 @@ impl ReplicaTable {
 
     /// A replica never heard of is gone too: every replica announces itself before its first send.
     pub fn is_gone(&self, replica: &str) -> bool {
-        let at = self.at();
+        let at = self.verified_ms();
         self.seen.read().get(replica).is_none_or(|s| Self::expired(s, at))
     }
 
     /// The replicas gone (`me` left out).
     pub fn gone(&self, me: &str) -> HashSet<String> {
-        let at = self.at();
+        let at = self.verified_ms();
         self.seen
             .read()
             .iter()
@@ -75,13 +75,13 @@ impl ReplicaTable {
 
     /// Whether any replica but `me` is alive.
     pub fn others_alive(&self, me: &str) -> bool {
-        let at = self.at();
+        let at = self.verified_ms();
         self.seen.read().iter().any(|(id, s)| id.as_str() != me && !Self::expired(s, at))
     }
 
     /// Replicas alive, for the UI and `/health/ready`.
     pub fn alive(&self) -> Vec<String> {
-        let at = self.at();
+        let at = self.verified_ms();
         let mut ids: Vec<String> =
             self.seen.read().iter().filter(|(_, s)| !Self::expired(s, at)).map(|(id, _)| id.clone()).collect();
         ids.sort();
