@@ -102,7 +102,7 @@ impl Progress {
     fn rest(&self, bound: Duration) {
         let until = std::time::Instant::now() + bound;
         let mut woken = self.woken.lock();
-        while !self.is_awaited() && self.own_backlog() <= REST_BACKLOG {
+        while self.may_rest() {
             let left = until.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return;
@@ -113,6 +113,11 @@ impl Progress {
 
     fn is_awaited(&self) -> bool {
         self.waiting.load(Ordering::Acquire) > 0
+    }
+
+    /// Nobody waits on the follower and few of this replica's own records wait to be read.
+    fn may_rest(&self) -> bool {
+        !self.is_awaited() && self.own_backlog() <= REST_BACKLOG
     }
 
     /// Forgets how far it read: the topic was created anew (the broker lost it).
@@ -212,7 +217,7 @@ pub fn follow(consumer: BaseConsumer, view: Arc<StateView>, progress: Arc<Progre
         }
         progress.tick.send_modify(|t| *t += 1);
         // Records came, no more are queued, few of its own wait: rest (no fetch meanwhile).
-        let resting = applied < BATCH && !progress.is_awaited() && progress.own_backlog() <= REST_BACKLOG;
+        let resting = applied < BATCH && progress.may_rest();
         if resting && consumer.pause(&partitions).is_ok() {
             let alone = !view.replicas.others_alive(&view.me);
             progress.rest(if alone { REST_ALONE } else { REST });
