@@ -152,10 +152,9 @@ pub fn apply_to_keys(keys: &KeyTable, record: StateRecord, offset: i64) {
     }
 }
 
-/// Wall-clock milliseconds since the epoch (record timestamps are in the same unit).
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
+/// Wall-clock milliseconds since the epoch (record timestamps are in the same unit): the
+/// idempotency keys' clock, one for the whole service.
+pub use crate::server::idempotency::now_ms;
 
 #[cfg(test)]
 mod tests {
