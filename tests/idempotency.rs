@@ -93,8 +93,14 @@ async fn each_event_sent_twice_through_two_replicas_is_written_once() {
             (first.status, &first.location, &first.body),
             "send {i}: the repeat gets the first answer"
         );
+        // The key's records carry the send's statuses: the other replica reads where it landed.
         let id = first.body["requestId"].as_str().unwrap_or_default().to_owned();
-        wanted.push(delivered_at(&client, &a.base(), &id).await);
+        let at = delivered_at(&client, &b.base(), &id).await;
+        if first.status == 200 {
+            let answered = (first.body["partition"].as_i64().unwrap_or(-2) as i32, first.body["offset"].as_i64());
+            assert_eq!((at.0, Some(at.1)), answered, "send {i}: its status on b");
+        }
+        wanted.push(at);
     }
     let records = records_with_keys(&bootstrap, &topic, &wanted).await;
     assert_eq!(records.len(), 200, "one record per event");

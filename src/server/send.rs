@@ -62,11 +62,13 @@ pub async fn wait_settled(settled: StateAck) {
 }
 
 /// How one send is made: its request id, whether its PENDING status is recorded durably before
-/// it is sent, and the idempotency key its record carries.
+/// it is sent, the idempotency key its record carries, and whether that key's records carry its
+/// statuses to the other replicas (its PENDING in the claim, a sync outcome in the answer).
 struct Sending<'a> {
     request_id: Uuid,
     durable: bool,
     idempotency_key: Option<&'a str>,
+    carried: bool,
 }
 
 /// A send whose value and destination passed their checks (for a keyed send,
@@ -83,6 +85,16 @@ impl PreparedSend<'_> {
     /// The request back, for a send that will not be made.
     pub fn into_request(self) -> SendRequest {
         self.req
+    }
+
+    /// Its PENDING status, for the claim that carries it.
+    pub fn pending_status(&self) -> SendStatus {
+        pending_status(self.sending.request_id, &self.req)
+    }
+
+    /// Whether its outcome is left to the caller to carry (a sync send prepared `carried`).
+    pub fn outcome_carried(&self) -> bool {
+        self.sending.carried && self.req.send_mode == SendMode::Sync
     }
 }
 
@@ -168,7 +180,7 @@ impl SendService {
     pub async fn send_request(&self, req: SendRequest) -> Result<SendOutcome, AppError> {
         // An async 202 promises a status any replica can report: recorded durably first.
         let durable = req.send_mode == SendMode::Async;
-        let sending = Sending { request_id: Uuid::new_v4(), durable, idempotency_key: None };
+        let sending = Sending { request_id: Uuid::new_v4(), durable, idempotency_key: None, carried: false };
         let prepared = self.prepare(req, sending).await?;
         let pending = self.record_pending(&prepared).await?;
         let (result, settled) = self.hand_over(prepared, pending).await;
@@ -179,14 +191,18 @@ impl SendService {
     /// A send under an idempotency key (see `idempotency::gate`), checked and ready for its
     /// PENDING status: its request id is the key's claim's, its PENDING status is recorded
     /// durably before anything is sent (so a replica that takes the key over can tell whether it
-    /// was), and the record carries the key in an `idempotency-key` header.
+    /// was), and the record carries the key in an `idempotency-key` header. With `carried`, the
+    /// key's records carry its statuses: the table records its PENDING here only (the claim
+    /// writes it), and a sync outcome is left to the answer ([`PreparedSend::pending_status`]).
     pub async fn prepare_keyed<'k>(
         &self,
         req: SendRequest,
         request_id: Uuid,
         key: &'k str,
+        carried: bool,
     ) -> Result<PreparedSend<'k>, AppError> {
-        self.prepare(req, Sending { request_id, durable: true, idempotency_key: Some(key) }).await
+        let sending = Sending { request_id, durable: !carried, idempotency_key: Some(key), carried };
+        self.prepare(req, sending).await
     }
 
     /// Checks what is sent (its value and headers) and where (the topic may be used, exists, has
@@ -207,7 +223,7 @@ impl SendService {
         Ok(PreparedSend { req, sending, accepted: Instant::now() })
     }
 
-    /// Records the send as PENDING (durably when it was prepared so). The status is abandoned
+    /// Records the send as PENDING (durably when it was prepared so; see [`Sending`]). The status is abandoned
     /// when the guard returned drops before the send is handed over: a send that will not be made
     /// (its key was claimed first by another request, or its caller went away) leaves none.
     pub async fn record_pending(&self, send: &PreparedSend<'_>) -> Result<Unsent<'_>, AppError> {
@@ -325,6 +341,7 @@ impl SendService {
             waiter,
             partition: req.partition,
             resent: false,
+            carried: sending.carried,
         });
         let key_header = sending.idempotency_key.map(|k| (IDEMPOTENCY_KEY_HEADER, k.as_bytes()));
         let headers: Vec<(&str, &[u8])> = own_headers.into_iter().chain(key_header).collect();

@@ -3,6 +3,7 @@
 
 use super::{Claimed, KeyClaim, KeyEntry, KeyLog, KeyTable, RecordedAnswer};
 use crate::error::AppError;
+use crate::model::SendStatus;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -34,7 +35,13 @@ impl KeyLog for LocalKeyLog {
         async move { entry }.boxed()
     }
 
-    fn claim<'a>(&'a self, key: &'a str, claim: KeyClaim) -> BoxFuture<'a, Result<Claimed, AppError>> {
+    /// The status goes nowhere: this process's status table holds it already.
+    fn claim<'a>(
+        &'a self,
+        key: &'a str,
+        claim: KeyClaim,
+        _status: Option<SendStatus>,
+    ) -> BoxFuture<'a, Result<Claimed, AppError>> {
         let id = claim.request_id;
         self.table.apply_claim(key, claim, self.offset());
         let result =
@@ -47,6 +54,7 @@ impl KeyLog for LocalKeyLog {
         key: &'a str,
         claim: &'a KeyClaim,
         answer: RecordedAnswer,
+        _status: Option<SendStatus>,
     ) -> BoxFuture<'a, Result<(), AppError>> {
         self.table.apply_answer(key, claim, answer, self.offset());
         async { Ok(()) }.boxed()

@@ -19,7 +19,7 @@ pub use local::LocalKeyLog;
 pub use table::KeyTable;
 
 use crate::error::AppError;
-use crate::model::{SendOutcome, SendRequest};
+use crate::model::{SendOutcome, SendRequest, SendStatus};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -212,14 +212,22 @@ pub trait KeyLog: Send + Sync {
     fn settle<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<KeyEntry>>;
 
     /// Writes a claim and reads the log back to it: won if it is the first live claim of the key.
-    fn claim<'a>(&'a self, key: &'a str, claim: KeyClaim) -> BoxFuture<'a, Result<Claimed, AppError>>;
+    /// `status` (the request's PENDING) goes with it, to count wherever the claim wins.
+    fn claim<'a>(
+        &'a self,
+        key: &'a str,
+        claim: KeyClaim,
+        status: Option<SendStatus>,
+    ) -> BoxFuture<'a, Result<Claimed, AppError>>;
 
-    /// Records the winner's final answer; resolves once every replica can read it.
+    /// Records the winner's final answer, with `status` (its final status) if given; resolves
+    /// once every replica can read it.
     fn record<'a>(
         &'a self,
         key: &'a str,
         claim: &'a KeyClaim,
         answer: RecordedAnswer,
+        status: Option<SendStatus>,
     ) -> BoxFuture<'a, Result<(), AppError>>;
 
     /// Gives a key up: its request recorded nothing (a refusal the caller may retry).
@@ -240,6 +248,26 @@ pub trait KeyLog: Send + Sync {
 
     /// The replica making claims here.
     fn replica(&self) -> &str;
+}
+
+/// A claim of a plain sync send of event `e` by `replica`, made now (tests).
+#[cfg(test)]
+pub fn claim_for_test(replica: &str, takeover_of: Option<i64>) -> KeyClaim {
+    KeyClaim {
+        replica: replica.into(),
+        request_id: Uuid::new_v4(),
+        fingerprint: Fingerprint {
+            mode: "plain".into(),
+            event_id: "e".into(),
+            topic: "t".into(),
+            send_mode: "sync".into(),
+            key: "e".into(),
+            partition: None,
+            content: None,
+        },
+        at_ms: now_ms(),
+        takeover_of,
+    }
 }
 
 /// Wall-clock milliseconds since the epoch.

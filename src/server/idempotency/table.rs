@@ -152,27 +152,10 @@ impl KeyTable {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Fingerprint;
     use super::*;
     use crate::error::AppError;
 
-    fn claim(replica: &str, takeover_of: Option<i64>) -> KeyClaim {
-        KeyClaim {
-            replica: replica.into(),
-            request_id: Uuid::new_v4(),
-            fingerprint: Fingerprint {
-                mode: "plain".into(),
-                event_id: "e".into(),
-                topic: "t".into(),
-                send_mode: "sync".into(),
-                key: "e".into(),
-                partition: None,
-                content: None,
-            },
-            at_ms: now_ms(),
-            takeover_of,
-        }
-    }
+    use super::super::claim_for_test as claim;
 
     fn failed() -> RecordedAnswer {
         RecordedAnswer::Failed(AppError::broker("x"))

@@ -292,9 +292,9 @@ mod tests {
             id: &uuid::Uuid,
             outcome: crate::server::status_store::Delivered,
             latency: Duration,
-            durable: bool,
+            sharing: crate::server::status_table::Sharing,
         ) -> crate::server::status_table::StateAck {
-            self.local.complete(id, outcome, latency, durable)
+            self.local.complete(id, outcome, latency, sharing)
         }
         fn abandon(&self, id: &uuid::Uuid) {
             self.local.abandon(id)

@@ -4,7 +4,7 @@
 use crate::model::{ProducerMode, SendMode};
 use crate::server::metrics::{Outcome, SendMetrics};
 use crate::server::status_store::Delivered;
-use crate::server::status_table::{StateAck, StatusTable};
+use crate::server::status_table::{Sharing, StateAck, StatusTable};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
@@ -34,6 +34,9 @@ pub struct DeliveryTicket {
     pub partition: Option<i32>,
     /// Sent a second time already (its topic had vanished): a second failure is final.
     pub resent: bool,
+    /// The waiter carries the outcome to the other replicas (in its idempotency key's answer):
+    /// the table only records it here, unless the waiter is gone.
+    pub carried: bool,
 }
 
 pub struct DeliveryReports {
@@ -73,11 +76,17 @@ impl DeliveryReports {
                 Delivered::Failed(failure.message.clone())
             }
         };
-        // The status is recorded whoever waits: a caller that left changes nothing.
-        let durable = ticket.send_mode == SendMode::Sync;
-        let ack = self.table.complete(&ticket.request_id, outcome, latency, durable);
-        if let Some(waiter) = ticket.waiter {
-            let _ = waiter.send((report, ack));
+        // The status is recorded whoever waits: a caller that left changes nothing (one that was
+        // to carry the outcome has it shared now).
+        let sharing = match (ticket.send_mode, ticket.carried) {
+            (SendMode::Async, _) => Sharing::Written,
+            (SendMode::Sync, false) => Sharing::Acknowledged,
+            (SendMode::Sync, true) => Sharing::Carried,
+        };
+        let ack = self.table.complete(&ticket.request_id, outcome, latency, sharing);
+        let heard = ticket.waiter.is_some_and(|waiter| waiter.send((report, ack)).is_ok());
+        if sharing == Sharing::Carried && !heard {
+            self.table.share(&ticket.request_id);
         }
     }
 }

@@ -12,10 +12,11 @@
 use super::catch_up::CatchUp;
 use super::claim_reader::{ClaimReader, KeyRecords};
 use super::follower::Progress;
-use super::record::{key_record_key, KeyAnswerRecord, KeyClaimRecord, KeyReleaseRecord, StateRecord};
+use super::record::{key_record_key, KeyAnswerRecord, KeyClaimRecord, KeyReleaseRecord, StateRecord, StatusRecord};
 use super::view::{apply_to_keys, StateView};
 use super::writer::StateWriter;
 use crate::error::AppError;
+use crate::model::SendStatus;
 use crate::server::idempotency::{Claimed, KeyClaim, KeyEntry, KeyLog, KeyTable, RecordedAnswer};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -123,10 +124,16 @@ impl KeyLog for SharedKeyLog {
         .boxed()
     }
 
-    fn claim<'a>(&'a self, key: &'a str, claim: KeyClaim) -> BoxFuture<'a, Result<Claimed, AppError>> {
+    fn claim<'a>(
+        &'a self,
+        key: &'a str,
+        claim: KeyClaim,
+        status: Option<SendStatus>,
+    ) -> BoxFuture<'a, Result<Claimed, AppError>> {
         async move {
             let id = claim.request_id;
-            let record = StateRecord::Claim(KeyClaimRecord { key: key.to_owned(), claim });
+            let status = status.as_ref().map(StatusRecord::of);
+            let record = StateRecord::Claim(KeyClaimRecord { key: key.to_owned(), claim, status });
             let at = self.write_acked(&record).await.map_err(|why| unavailable(&why))?;
             if let Some(verdict) = self.decide_from_own_records(key, id, at) {
                 return verdict.ok_or_else(|| unavailable("the claim was not found where it was written"));
@@ -153,10 +160,12 @@ impl KeyLog for SharedKeyLog {
         key: &'a str,
         claim: &'a KeyClaim,
         answer: RecordedAnswer,
+        status: Option<SendStatus>,
     ) -> BoxFuture<'a, Result<(), AppError>> {
         async move {
             self.view.keys.apply_answer(key, claim, answer.clone(), -1);
-            let record = StateRecord::Answer(KeyAnswerRecord { key: key.to_owned(), claim: claim.clone(), answer });
+            let (key, claim, status) = (key.to_owned(), claim.clone(), status.as_ref().map(StatusRecord::of));
+            let record = StateRecord::Answer(KeyAnswerRecord { key, claim, answer, status });
             self.write_acked(&record).await.map(|_| ()).map_err(|why| AppError::Unavailable {
                 message: format!("the answer could not be recorded in the state topic: {why}"),
             })

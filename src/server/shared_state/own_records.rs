@@ -17,11 +17,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// Records noted per partition at most; past it the older half is forgotten (a gap).
 const MAX_NOTED: usize = 32_768;
 
-/// One acknowledged record of this replica: its key, and the record if it is an idempotency
-/// key's (a claim, an answer, a release).
+/// One acknowledged record of this replica: its key (and a hash of it, compared first: a claim
+/// looks through every record noted since the follower's position), and the record if it is an
+/// idempotency key's (a claim, an answer, a release).
 struct Noted {
     key: Box<str>,
+    key_hash: u64,
     keyed: Option<Box<StateRecord>>,
+}
+
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key)
 }
 
 #[derive(Default)]
@@ -119,7 +126,7 @@ impl OwnRecords {
             self.distrust(partition, offset, "two records acknowledged at one offset");
             return;
         }
-        notes.insert(offset, Noted { key: key.into(), keyed: record.map(Box::new) });
+        notes.insert(offset, Noted { key: key.into(), key_hash: key_hash(key), keyed: record.map(Box::new) });
     }
 
     /// Checks the record the follower applies at `offset` against what was noted there, and
@@ -158,10 +165,11 @@ impl OwnRecords {
         if !notes.covers(from, to) {
             return None;
         }
+        let wanted = key_hash(record_key);
         let records = notes
             .noted
             .range(from..=to)
-            .filter(|(_, noted)| &*noted.key == record_key)
+            .filter(|(_, noted)| noted.key_hash == wanted && &*noted.key == record_key)
             .filter_map(|(offset, noted)| noted.keyed.as_deref().map(|record| (*offset, record.clone())))
             .collect();
         Some(records)

@@ -34,6 +34,10 @@ pub enum StateRecord {
 pub struct KeyClaimRecord {
     pub key: String,
     pub claim: KeyClaim,
+    /// The request's PENDING status, when the claim carries it (one record instead of two):
+    /// applied only where the claim wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +46,9 @@ pub struct KeyAnswerRecord {
     pub key: String,
     pub claim: KeyClaim,
     pub answer: RecordedAnswer,
+    /// The request's final status, when the answer carries it (a sync send's outcome).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

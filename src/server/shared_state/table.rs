@@ -15,7 +15,7 @@ use crate::server::idempotency::KeyTable;
 use crate::server::kafka::{KafkaSettings, TopicRegistry};
 use crate::server::shutdown::Shutdown;
 use crate::server::status_store::{Delivered, StatusStore};
-use crate::server::status_table::{insert_waiting, StateAck, StatusTable, Unsent};
+use crate::server::status_table::{insert_waiting, Sharing, StateAck, StatusTable, Unsent};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -354,13 +354,19 @@ impl StatusTable for SharedStatusTable {
         .boxed()
     }
 
-    fn complete(&self, id: &Uuid, outcome: Delivered, latency: Duration, durable: bool) -> StateAck {
-        if !self.view.store.complete(id, outcome, latency) {
+    fn complete(&self, id: &Uuid, outcome: Delivered, latency: Duration, sharing: Sharing) -> StateAck {
+        if !self.view.store.complete(id, outcome, latency) || sharing == Sharing::Carried {
             return StateAck::done();
         }
         match self.view.store.get(id) {
-            Some(status) => self.write_status(&status, durable),
+            Some(status) => self.write_status(&status, sharing == Sharing::Acknowledged),
             None => StateAck::done(),
+        }
+    }
+
+    fn share(&self, id: &Uuid) {
+        if let Some(status) = self.view.store.get(id) {
+            self.write_status(&status, false);
         }
     }
 

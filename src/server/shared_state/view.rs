@@ -6,10 +6,10 @@
 //! order: a late PENDING never undoes a final state (the store's merge), and a send withdrawn
 //! before its PENDING was read stays withdrawn ([`Withdrawn`]).
 
-use super::record::{status_bulk_prefix, StateRecord};
+use super::record::{status_bulk_prefix, StateRecord, StatusRecord};
 use super::replicas::ReplicaTable;
 use crate::model::{DeliveryState, SendStatus};
-use crate::server::idempotency::KeyTable;
+use crate::server::idempotency::{Claimed, KeyClaim, KeyTable};
 use crate::server::status_store::StatusStore;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -39,6 +39,13 @@ struct Withdrawn {
 impl Withdrawn {
     /// Far more than the sends withdrawn while two bulks of one replica are read.
     const KEPT: usize = 4096;
+
+    /// Applies a status read from the log, unless it is the PENDING of a send withdrawn already.
+    fn upsert_unless_withdrawn(&self, store: &StatusStore, status: SendStatus) {
+        if status.state != DeliveryState::Pending || !self.ids.contains(&status.request_id) {
+            store.upsert(status);
+        }
+    }
 
     fn add(&mut self, id: Uuid) {
         if self.ids.insert(id) {
@@ -84,10 +91,7 @@ impl StateView {
                 if *bulk.replica != *self.me {
                     let mut withdrawn = self.withdrawn.lock();
                     for status in bulk.statuses {
-                        let status = status.into_status(&bulk.replica);
-                        if status.state != DeliveryState::Pending || !withdrawn.ids.contains(&status.request_id) {
-                            self.store.upsert(status);
-                        }
+                        withdrawn.upsert_unless_withdrawn(&self.store, status.into_status(&bulk.replica));
                     }
                     for id in bulk.forgotten {
                         self.store.remove(&id);
@@ -98,8 +102,24 @@ impl StateView {
             StateRecord::Heartbeat(beat) => self.replicas.beat(&beat, ts_ms),
             StateRecord::Marker(_) => {}
             // Claims are applied from the log, this replica's own too: the log's order decides.
-            key_record => apply_to_keys(&self.keys, key_record, offset),
+            key_record => {
+                let carried = carried_status(&key_record);
+                apply_to_keys(&self.keys, key_record, offset);
+                if let Some((key, claim, status)) = carried {
+                    self.apply_carried(&key, &claim, status);
+                }
+            }
         }
+    }
+
+    /// A status carried by a key's claim or answer, once the record is applied to the keys: it
+    /// counts where that claim holds the key (a lost claim's PENDING is never shown). This
+    /// replica's own are in the view already.
+    fn apply_carried(&self, key: &str, claim: &KeyClaim, status: StatusRecord) {
+        if *claim.replica == *self.me || self.keys.verdict(key, claim.request_id) != Some(Claimed::Won) {
+            return;
+        }
+        self.withdrawn.lock().upsert_unless_withdrawn(&self.store, status.into_status(&claim.replica));
     }
 
     /// A status as it reads now: PENDING of a replica that is gone reads UNKNOWN.
@@ -138,6 +158,15 @@ impl StateView {
             return 0;
         }
         self.store.mark_unknown(|owner| gone.contains(owner), unknown_reason)
+    }
+}
+
+/// The status a key's claim or answer carries, with the key and the claim it is for.
+fn carried_status(record: &StateRecord) -> Option<(String, KeyClaim, StatusRecord)> {
+    match record {
+        StateRecord::Claim(c) => c.status.clone().map(|s| (c.key.clone(), c.claim.clone(), s)),
+        StateRecord::Answer(a) => a.status.clone().map(|s| (a.key.clone(), a.claim.clone(), s)),
+        _ => None,
     }
 }
 
@@ -239,6 +268,45 @@ mod tests {
         view.apply(StateRecord::Statuses(first), now_ms(), 0);
         assert_eq!(view.read(&sent).map(|s| s.state), Some(DeliveryState::Ok), "a late PENDING undoes nothing");
         assert!(view.read(&refused).is_none(), "a withdrawn send does not come back");
+    }
+
+    #[test]
+    fn a_status_carried_by_a_key_counts_where_its_claim_wins() {
+        use crate::server::idempotency::{claim_for_test, RecordedAnswer};
+        use crate::server::shared_state::record::{KeyAnswerRecord, KeyClaimRecord};
+        let view = view("me");
+        let claim = |replica: &str| claim_for_test(replica, None);
+        let (first, second, withdrawn) = (claim("other"), claim("third"), claim("other"));
+        let claimed = |c: &KeyClaim, key: &str| {
+            let status = Some(change(c.request_id, DeliveryState::Pending));
+            StateRecord::Claim(KeyClaimRecord { key: key.into(), claim: c.clone(), status })
+        };
+        view.apply(claimed(&first, "k"), now_ms(), 1);
+        view.apply(claimed(&second, "k"), now_ms(), 2);
+        // (Read from the store: "other" sent no heartbeat here, so its PENDING would read UNKNOWN.)
+        let read = view.store.get(&first.request_id).expect("the winner's PENDING");
+        assert_eq!((read.state, read.replica.as_deref()), (DeliveryState::Pending, Some("other")));
+        assert!(view.read(&second.request_id).is_none(), "a lost claim's PENDING is never shown");
+
+        let answer = RecordedAnswer::Failed(crate::error::AppError::broker("x"));
+        let status = Some(change(first.request_id, DeliveryState::Ok));
+        let answered = KeyAnswerRecord { key: "k".into(), claim: first.clone(), answer, status };
+        view.apply(StateRecord::Answer(answered), now_ms(), 3);
+        assert_eq!(view.read(&first.request_id).and_then(|s| s.offset), Some(9), "the answer's final status");
+
+        // Withdrawn (in a bulk read first, from another partition) before its claim was read.
+        let bulk = StatusBulk {
+            replica: "other".into(),
+            sequence: 1,
+            statuses: vec![],
+            forgotten: vec![withdrawn.request_id],
+        };
+        view.apply(StateRecord::Statuses(bulk), now_ms(), 0);
+        view.apply(claimed(&withdrawn, "k2"), now_ms(), 4);
+        assert!(view.read(&withdrawn.request_id).is_none(), "a withdrawn send does not come back");
+        let mine = claim("me");
+        view.apply(claimed(&mine, "k3"), now_ms(), 5);
+        assert!(view.read(&mine.request_id).is_none(), "its own are in the view already (or abandoned)");
     }
 
     #[test]

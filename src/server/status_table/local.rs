@@ -1,6 +1,6 @@
 //! A status table in this process's memory only: a lab run's own sends, and tests.
 
-use super::{StateAck, StatusTable};
+use super::{Sharing, StateAck, StatusTable};
 use crate::error::AppError;
 use crate::model::SendStatus;
 use crate::server::room_wait::RoomWait;
@@ -54,7 +54,7 @@ impl StatusTable for LocalStatusTable {
         async move { inserted }.boxed()
     }
 
-    fn complete(&self, id: &Uuid, outcome: Delivered, latency: Duration, _durable: bool) -> StateAck {
+    fn complete(&self, id: &Uuid, outcome: Delivered, latency: Duration, _sharing: Sharing) -> StateAck {
         if !self.store.complete(id, outcome, latency) {
             tracing::debug!(request_id = %id, "delivery report for a status no longer kept");
         }

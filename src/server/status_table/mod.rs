@@ -40,14 +40,30 @@ impl StateAck {
     }
 }
 
+/// How a delivery report's status reaches the other replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// Written to the state topic; nobody waits for it (an async send's outcome).
+    Written,
+    /// Written; the caller waits for the acknowledgement (a sync answer).
+    Acknowledged,
+    /// Not written by the table: the caller carries it in a record of its own (the answer to an
+    /// idempotency key), or asks for [`StatusTable::share`] when it cannot.
+    Carried,
+}
+
 pub trait StatusTable: Send + Sync + 'static {
     /// Records an accepted send as PENDING. With `durable`, resolves once every replica can read
     /// it (an async 202 waits for that); refused (503) when the view is full of PENDING sends.
     fn accept(&self, status: SendStatus, durable: bool) -> BoxFuture<'_, Result<(), AppError>>;
 
-    /// Records a delivery report; with `durable`, the ack resolves once every replica can read it
-    /// (a sync answer waits for that).
-    fn complete(&self, id: &Uuid, outcome: Delivered, latency: Duration, durable: bool) -> StateAck;
+    /// Records a delivery report, shared with every replica as `sharing` says (the ack resolves
+    /// once every replica can read it, for [`Sharing::Acknowledged`]).
+    fn complete(&self, id: &Uuid, outcome: Delivered, latency: Duration, sharing: Sharing) -> StateAck;
+
+    /// Shares a send's status as it stands, without waiting: the record that was to carry it
+    /// ([`Sharing::Carried`]) was not written.
+    fn share(&self, _id: &Uuid) {}
 
     /// Forgets a send that never reached a producer (its caller got an error, or left).
     fn abandon(&self, id: &Uuid);
@@ -117,5 +133,115 @@ impl Drop for Unsent<'_> {
         if !self.kept {
             self.table.abandon(&self.request_id);
         }
+    }
+}
+
+/// A final status left to the caller to carry ([`Sharing::Carried`]): shared on its own when this
+/// guard drops unless [`CarriedStatus::carried`] was called, so a record that was not written, or
+/// a caller who goes away before writing it, leaves no status PENDING on the other replicas.
+pub struct CarriedStatus<'a> {
+    table: &'a dyn StatusTable,
+    request_id: Uuid,
+    carried: bool,
+}
+
+impl<'a> CarriedStatus<'a> {
+    pub fn new(table: &'a dyn StatusTable, request_id: Uuid) -> Self {
+        Self { table, request_id, carried: false }
+    }
+
+    /// The record carrying the status was acknowledged.
+    pub fn carried(&mut self) {
+        self.carried = true;
+    }
+}
+
+impl Drop for CarriedStatus<'_> {
+    fn drop(&mut self) {
+        if !self.carried {
+            self.table.share(&self.request_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A local table that counts the statuses it was asked to share.
+    struct Counting {
+        local: LocalStatusTable,
+        shared: AtomicUsize,
+    }
+
+    impl StatusTable for Counting {
+        fn accept(&self, status: SendStatus, durable: bool) -> BoxFuture<'_, Result<(), AppError>> {
+            self.local.accept(status, durable)
+        }
+        fn complete(&self, id: &Uuid, outcome: Delivered, latency: Duration, sharing: Sharing) -> StateAck {
+            self.local.complete(id, outcome, latency, sharing)
+        }
+        fn share(&self, _id: &Uuid) {
+            self.shared.fetch_add(1, Ordering::Relaxed);
+        }
+        fn abandon(&self, id: &Uuid) {
+            self.local.abandon(id)
+        }
+        fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Option<SendStatus>> {
+            self.local.get(id)
+        }
+        fn recent(&self, limit: usize) -> Vec<SendStatus> {
+            self.local.recent(limit)
+        }
+        fn own_pending_ids(&self) -> Vec<Uuid> {
+            self.local.own_pending_ids()
+        }
+        fn view(&self) -> &StatusStore {
+            self.local.view()
+        }
+    }
+
+    fn counting() -> Arc<Counting> {
+        let local = LocalStatusTable::new(Arc::new(StatusStore::new(10, Duration::from_secs(60))));
+        Arc::new(Counting { local, shared: AtomicUsize::new(0) })
+    }
+
+    #[test]
+    fn a_sync_outcome_left_to_carry_is_shared_by_the_report_once_its_caller_is_gone() {
+        use crate::model::{ProducerMode, SendMode};
+        use crate::server::kafka::{DeliveryReports, DeliveryTicket};
+        let table = counting();
+        let reports = DeliveryReports::new(table.clone(), crate::server::metrics::SendMetrics::detached());
+        let ticket = |waiter| DeliveryTicket {
+            request_id: Uuid::new_v4(),
+            send_mode: SendMode::Sync,
+            accepted: std::time::Instant::now(),
+            waiter,
+            partition: None,
+            resent: false,
+            carried: true,
+        };
+        let (tx, mut rx) = oneshot::channel();
+        reports.deliver(ProducerMode::Idempotent, ticket(Some(tx)), "t", Ok((0, 1)));
+        assert!(rx.try_recv().is_ok_and(|(report, _)| report == Ok((0, 1))), "the caller has it, to carry");
+        assert_eq!(table.shared.load(Ordering::Relaxed), 0);
+        let (tx, rx) = oneshot::channel();
+        drop(rx);
+        reports.deliver(ProducerMode::Idempotent, ticket(Some(tx)), "t", Ok((0, 2)));
+        assert_eq!(table.shared.load(Ordering::Relaxed), 1, "nobody left to carry it");
+    }
+
+    #[test]
+    fn a_status_left_to_carry_is_shared_unless_it_was_carried() {
+        let table = counting();
+        let table = table.as_ref();
+        let mut carried = CarriedStatus::new(table, Uuid::new_v4());
+        carried.carried();
+        drop(carried);
+        assert_eq!(table.shared.load(Ordering::Relaxed), 0, "its answer carried it");
+        drop(CarriedStatus::new(table, Uuid::new_v4()));
+        assert_eq!(table.shared.load(Ordering::Relaxed), 1, "not carried (no answer written, or the caller left)");
     }
 }
