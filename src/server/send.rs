@@ -223,9 +223,10 @@ impl SendService {
         Ok(PreparedSend { req, sending, accepted: Instant::now() })
     }
 
-    /// Records the send as PENDING (durably when it was prepared so; see [`Sending`]). The status is abandoned
-    /// when the guard returned drops before the send is handed over: a send that will not be made
-    /// (its key was claimed first by another request, or its caller went away) leaves none.
+    /// Records the send as PENDING (durably when it was prepared so; see [`Sending`]). The status
+    /// is abandoned when the guard returned drops before the send is handed over: a send that
+    /// will not be made (its key was claimed first by another request, or its caller went away)
+    /// leaves none.
     pub async fn record_pending(&self, send: &PreparedSend<'_>) -> Result<Unsent<'_>, AppError> {
         let (req, request_id) = (&send.req, send.sending.request_id);
         self.table
