@@ -9,7 +9,7 @@
 use super::record::{status_bulk_prefix, StateRecord, StatusRecord};
 use super::replicas::ReplicaTable;
 use crate::model::{DeliveryState, SendStatus};
-use crate::server::idempotency::{Claimed, KeyClaim, KeyTable};
+use crate::server::idempotency::{Claimed, KeyTable};
 use crate::server::status_store::StatusStore;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -102,11 +102,11 @@ impl StateView {
             StateRecord::Heartbeat(beat) => self.replicas.beat(&beat, ts_ms),
             StateRecord::Marker(_) => {}
             // Claims are applied from the log, this replica's own too: the log's order decides.
-            key_record => {
-                let carried = carried_status(&key_record);
+            mut key_record => {
+                let carried = take_carried(&mut key_record);
                 apply_to_keys(&self.keys, key_record, offset);
-                if let Some((key, claim, status)) = carried {
-                    self.apply_carried(&key, &claim, status);
+                if let Some(carried) = carried {
+                    self.apply_carried(carried);
                 }
             }
         }
@@ -115,11 +115,12 @@ impl StateView {
     /// A status carried by a key's claim or answer, once the record is applied to the keys: it
     /// counts where that claim holds the key (a lost claim's PENDING is never shown). This
     /// replica's own are in the view already.
-    fn apply_carried(&self, key: &str, claim: &KeyClaim, status: StatusRecord) {
-        if *claim.replica == *self.me || self.keys.verdict(key, claim.request_id) != Some(Claimed::Won) {
+    fn apply_carried(&self, carried: Carried) {
+        let Carried { key, replica, request_id, status } = carried;
+        if *replica == *self.me || self.keys.verdict(&key, request_id) != Some(Claimed::Won) {
             return;
         }
-        self.withdrawn.lock().upsert_unless_withdrawn(&self.store, status.into_status(&claim.replica));
+        self.withdrawn.lock().upsert_unless_withdrawn(&self.store, status.into_status(&replica));
     }
 
     /// A status as it reads now: PENDING of a replica that is gone reads UNKNOWN.
@@ -161,13 +162,23 @@ impl StateView {
     }
 }
 
-/// The status a key's claim or answer carries, with the key and the claim it is for.
-fn carried_status(record: &StateRecord) -> Option<(String, KeyClaim, StatusRecord)> {
-    match record {
-        StateRecord::Claim(c) => c.status.clone().map(|s| (c.key.clone(), c.claim.clone(), s)),
-        StateRecord::Answer(a) => a.status.clone().map(|s| (a.key.clone(), a.claim.clone(), s)),
-        _ => None,
-    }
+/// A status a key's claim or answer carried, with the key and the claim (its replica and
+/// request id) it is for.
+struct Carried {
+    key: String,
+    replica: String,
+    request_id: Uuid,
+    status: StatusRecord,
+}
+
+/// Takes the status out of a key's claim or answer (the key table keeps neither).
+fn take_carried(record: &mut StateRecord) -> Option<Carried> {
+    let (key, claim, status) = match record {
+        StateRecord::Claim(c) => (&c.key, &c.claim, c.status.take()?),
+        StateRecord::Answer(a) => (&a.key, &a.claim, a.status.take()?),
+        _ => return None,
+    };
+    Some(Carried { key: key.clone(), replica: claim.replica.clone(), request_id: claim.request_id, status })
 }
 
 /// Applies a record about an idempotency key (a claim, an answer, a release) found at `offset`;
@@ -272,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_status_carried_by_a_key_counts_where_its_claim_wins() {
-        use crate::server::idempotency::{claim_for_test, RecordedAnswer};
+        use crate::server::idempotency::{claim_for_test, KeyClaim, RecordedAnswer};
         use crate::server::shared_state::record::{KeyAnswerRecord, KeyClaimRecord};
         let view = view("me");
         let claim = |replica: &str| claim_for_test(replica, None);
