@@ -272,61 +272,13 @@ mod tests {
         assert!(shutdown.stop_all(Duration::from_secs(5)).await, "the probe stops");
     }
 
-    /// A table whose statuses live in a topic (`state`): counts the times it was told the
-    /// broker came back.
-    struct TopicTable {
-        local: LocalStatusTable,
-        backs: std::sync::atomic::AtomicU64,
-    }
-
-    impl crate::server::status_table::StatusTable for TopicTable {
-        fn accept(
-            &self,
-            status: crate::model::SendStatus,
-            durable: bool,
-        ) -> futures::future::BoxFuture<'_, Result<(), crate::error::AppError>> {
-            self.local.accept(status, durable)
-        }
-        fn complete(
-            &self,
-            id: &uuid::Uuid,
-            outcome: crate::server::status_store::Delivered,
-            latency: Duration,
-            sharing: crate::server::status_table::Sharing,
-        ) -> crate::server::status_table::StateAck {
-            self.local.complete(id, outcome, latency, sharing)
-        }
-        fn abandon(&self, id: &uuid::Uuid) {
-            self.local.abandon(id)
-        }
-        fn get<'a>(&'a self, id: &'a uuid::Uuid) -> futures::future::BoxFuture<'a, Option<crate::model::SendStatus>> {
-            self.local.get(id)
-        }
-        fn recent(&self, limit: usize) -> Vec<crate::model::SendStatus> {
-            self.local.recent(limit)
-        }
-        fn own_pending_ids(&self) -> Vec<uuid::Uuid> {
-            self.local.own_pending_ids()
-        }
-        fn view(&self) -> &StatusStore {
-            self.local.view()
-        }
-        fn topic(&self) -> Option<&str> {
-            Some("state")
-        }
-        fn broker_back(&self) -> futures::future::BoxFuture<'_, ()> {
-            self.backs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Box::pin(async {})
-        }
-    }
-
     /// The state table's topic gone while the broker answered every probe, and while the other
     /// topics are there (a caller's send made its topic again on the emptied broker): the
     /// broker lost its state, whatever the registry of known topics remembers (nothing, here).
     #[tokio::test]
     async fn the_state_topic_gone_between_two_probes_starts_the_table_and_producers_afresh() {
         let store = Arc::new(StatusStore::new(100, Duration::from_secs(60)));
-        let table = Arc::new(TopicTable { local: LocalStatusTable::new(store), backs: Default::default() });
+        let table = Arc::new(crate::server::status_table::CountingTable::new(store));
         let metrics = Metrics::new();
         let kafka =
             Arc::new(InMemoryKafka::new(Arc::new(DeliveryReports::new(table.clone(), metrics.sends.clone())), 1));

@@ -164,48 +164,65 @@ impl Drop for CarriedStatus<'_> {
     }
 }
 
+/// For tests: a local table that says its statuses live in a topic (`state`), and counts the
+/// statuses it was asked to share and the times it was told the broker came back.
+#[cfg(test)]
+pub struct CountingTable {
+    local: LocalStatusTable,
+    pub shared: std::sync::atomic::AtomicUsize,
+    pub backs: std::sync::atomic::AtomicUsize,
+}
+
+#[cfg(test)]
+impl CountingTable {
+    pub fn new(store: std::sync::Arc<StatusStore>) -> Self {
+        Self { local: LocalStatusTable::new(store), shared: Default::default(), backs: Default::default() }
+    }
+}
+
+#[cfg(test)]
+impl StatusTable for CountingTable {
+    fn accept(&self, status: SendStatus, durable: bool) -> BoxFuture<'_, Result<(), AppError>> {
+        self.local.accept(status, durable)
+    }
+    fn complete(&self, id: &Uuid, outcome: Delivered, latency: Duration, sharing: Sharing) -> StateAck {
+        self.local.complete(id, outcome, latency, sharing)
+    }
+    fn share(&self, _id: &Uuid) {
+        self.shared.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn abandon(&self, id: &Uuid) {
+        self.local.abandon(id)
+    }
+    fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Option<SendStatus>> {
+        self.local.get(id)
+    }
+    fn recent(&self, limit: usize) -> Vec<SendStatus> {
+        self.local.recent(limit)
+    }
+    fn own_pending_ids(&self) -> Vec<Uuid> {
+        self.local.own_pending_ids()
+    }
+    fn view(&self) -> &StatusStore {
+        self.local.view()
+    }
+    fn topic(&self) -> Option<&str> {
+        Some("state")
+    }
+    fn broker_back(&self) -> BoxFuture<'_, ()> {
+        self.backs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async {})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     use std::sync::Arc;
 
-    /// A local table that counts the statuses it was asked to share.
-    struct Counting {
-        local: LocalStatusTable,
-        shared: AtomicUsize,
-    }
-
-    impl StatusTable for Counting {
-        fn accept(&self, status: SendStatus, durable: bool) -> BoxFuture<'_, Result<(), AppError>> {
-            self.local.accept(status, durable)
-        }
-        fn complete(&self, id: &Uuid, outcome: Delivered, latency: Duration, sharing: Sharing) -> StateAck {
-            self.local.complete(id, outcome, latency, sharing)
-        }
-        fn share(&self, _id: &Uuid) {
-            self.shared.fetch_add(1, Ordering::Relaxed);
-        }
-        fn abandon(&self, id: &Uuid) {
-            self.local.abandon(id)
-        }
-        fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Option<SendStatus>> {
-            self.local.get(id)
-        }
-        fn recent(&self, limit: usize) -> Vec<SendStatus> {
-            self.local.recent(limit)
-        }
-        fn own_pending_ids(&self) -> Vec<Uuid> {
-            self.local.own_pending_ids()
-        }
-        fn view(&self) -> &StatusStore {
-            self.local.view()
-        }
-    }
-
-    fn counting() -> Arc<Counting> {
-        let local = LocalStatusTable::new(Arc::new(StatusStore::new(10, Duration::from_secs(60))));
-        Arc::new(Counting { local, shared: AtomicUsize::new(0) })
+    fn counting() -> Arc<CountingTable> {
+        Arc::new(CountingTable::new(Arc::new(StatusStore::new(10, Duration::from_secs(60)))))
     }
 
     #[test]
