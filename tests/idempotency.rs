@@ -162,6 +162,45 @@ async fn concurrent_requests_with_one_key_send_once() {
     broker.stop().await;
 }
 
+/// Many keyed requests at once through one replica, two per key: its claims land among many of
+/// its own records (decided from them, not read back); still one send per key, the repeat
+/// answered from the first or 409, and the other replica replays every answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_keys_claimed_at_once_through_one_replica_each_send_once() {
+    let broker = start_broker().await;
+    let bootstrap = broker.bootstrap();
+    let (a, b) = (replica(&bootstrap, "a", &[]), replica(&bootstrap, "b", &[]));
+    a.ready().await;
+    b.ready().await;
+    let client = reqwest::Client::new();
+    let topic = common::random_topic("at-once");
+    let (base_a, base_b) = (a.base(), b.base());
+    let query = |k: usize| format!("mode=plain&eventId=M{k}&topic={topic}");
+    // 40 keys, each asked twice: 80 requests to a at once.
+    let requests = (0..80).map(|i| {
+        let (client, base, query) = (client.clone(), base_a.clone(), query(i / 2));
+        async move { send(&client, &base, &query, Some(&format!("at-once-{}", i / 2))).await }
+    });
+    let answers = futures::future::join_all(requests).await;
+    let mut wanted = Vec::new();
+    for (k, pair) in answers.chunks(2).enumerate() {
+        let sent: Vec<&Answer> = pair.iter().filter(|r| r.status == 200 && !r.replayed).collect();
+        assert_eq!(sent.len(), 1, "key {k}: exactly one request sends: {pair:?}");
+        let other = pair.iter().find(|r| !std::ptr::eq(*r, sent[0])).expect("a pair");
+        assert!(other.status == 409 || (other.replayed && other.body == sent[0].body), "key {k}: {other:?}");
+        let on_b = send(&client, &base_b, &query(k), Some(&format!("at-once-{k}"))).await;
+        assert!(on_b.replayed && on_b.body == sent[0].body, "key {k} on b: {on_b:?}");
+        let at = &sent[0].body;
+        wanted.push((at["partition"].as_i64().unwrap_or(-1) as i32, at["offset"].as_i64().unwrap_or(-1)));
+    }
+    let records = records_with_keys(&bootstrap, &topic, &wanted).await;
+    assert_eq!(records.len(), 40, "40 keys, 40 records");
+    let own = counter(&client, &base_a, "state_claims_from_own_records_total").await;
+    assert!(own > 0, "no claim of a was decided from its own records");
+    common::stop_replicas([a, b]).await;
+    broker.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_checked_and_honoured_across_a_restart_of_every_replica() {
     let broker = start_broker().await;
