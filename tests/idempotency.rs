@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{read_topic, replica, start_broker};
+use common::{read_topic, replica, start_broker, RunningBinary};
+use producer_reliability::server::kafka::EmbeddedBroker;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -70,13 +71,35 @@ async fn records_with_keys(bootstrap: &str, topic: &str, wanted: &[(i32, i64)]) 
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_event_sent_twice_through_two_replicas_is_written_once() {
+/// One broker and two replicas of the service on it ("a" and "b"), both ready.
+async fn two_replicas() -> (EmbeddedBroker, RunningBinary, RunningBinary) {
     let broker = start_broker().await;
     let bootstrap = broker.bootstrap();
     let (a, b) = (replica(&bootstrap, "a", &[]), replica(&bootstrap, "b", &[]));
     a.ready().await;
     b.ready().await;
+    (broker, a, b)
+}
+
+/// Of two requests with one key, the answer of the one that sent: exactly one did, and the
+/// other got its replay or 409 (key in use).
+fn the_one_that_sent<'a>(what: &str, pair: &'a [Answer]) -> &'a Answer {
+    let sent: Vec<&Answer> = pair.iter().filter(|r| r.status == 200 && !r.replayed).collect();
+    assert_eq!(sent.len(), 1, "{what}: exactly one request sends: {pair:?}");
+    for other in pair.iter().filter(|r| !std::ptr::eq(*r, sent[0])) {
+        match other.status {
+            200 => assert!(other.replayed && other.body == sent[0].body, "{what}: {other:?}"),
+            409 => assert_eq!(other.body["type"], "urn:producer-reliability:problem:idempotency-key-in-use"),
+            s => panic!("{what}: unexpected {s}: {other:?}"),
+        }
+    }
+    sent[0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_event_sent_twice_through_two_replicas_is_written_once() {
+    let (broker, a, b) = two_replicas().await;
+    let bootstrap = broker.bootstrap();
     let client = reqwest::Client::new();
     let topic = common::random_topic("keyed");
     let mut wanted = Vec::new();
@@ -122,11 +145,8 @@ async fn each_event_sent_twice_through_two_replicas_is_written_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_with_one_key_send_once() {
-    let broker = start_broker().await;
+    let (broker, a, b) = two_replicas().await;
     let bootstrap = broker.bootstrap();
-    let (a, b) = (replica(&bootstrap, "a", &[]), replica(&bootstrap, "b", &[]));
-    a.ready().await;
-    b.ready().await;
     let client = reqwest::Client::new();
     let (base_a, base_b) = (a.base(), b.base());
     let topic = common::random_topic("race");
@@ -136,17 +156,8 @@ async fn concurrent_requests_with_one_key_send_once() {
         let key = format!("race-{i}");
         let (x, y) =
             tokio::join!(send(&client, &base_a, &query, Some(&key)), send(&client, &base_b, &query, Some(&key)));
-        let pair = [&x, &y];
-        let sent: Vec<&&Answer> = pair.iter().filter(|r| r.status == 200 && !r.replayed).collect();
-        assert_eq!(sent.len(), 1, "pair {i}: exactly one request sends: {x:?} / {y:?}");
-        for other in pair.iter().filter(|r| !std::ptr::eq(**r, *sent[0])) {
-            match other.status {
-                200 => assert!(other.replayed && other.body == sent[0].body, "pair {i}: {other:?}"),
-                409 => assert_eq!(other.body["type"], "urn:producer-reliability:problem:idempotency-key-in-use"),
-                s => panic!("pair {i}: unexpected {s}: {other:?}"),
-            }
-        }
-        let at = &sent[0].body;
+        let pair = [x, y];
+        let at = &the_one_that_sent(&format!("pair {i}"), &pair).body;
         wanted.push((at["partition"].as_i64().unwrap_or(-1) as i32, at["offset"].as_i64().unwrap_or(-1)));
     }
     let records = records_with_keys(&bootstrap, &topic, &wanted).await;
@@ -167,11 +178,8 @@ async fn concurrent_requests_with_one_key_send_once() {
 /// answered from the first or 409, and the other replica replays every answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_keys_claimed_at_once_through_one_replica_each_send_once() {
-    let broker = start_broker().await;
+    let (broker, a, b) = two_replicas().await;
     let bootstrap = broker.bootstrap();
-    let (a, b) = (replica(&bootstrap, "a", &[]), replica(&bootstrap, "b", &[]));
-    a.ready().await;
-    b.ready().await;
     let client = reqwest::Client::new();
     let topic = common::random_topic("at-once");
     let (base_a, base_b) = (a.base(), b.base());
@@ -184,13 +192,10 @@ async fn many_keys_claimed_at_once_through_one_replica_each_send_once() {
     let answers = futures::future::join_all(requests).await;
     let mut wanted = Vec::new();
     for (k, pair) in answers.chunks(2).enumerate() {
-        let sent: Vec<&Answer> = pair.iter().filter(|r| r.status == 200 && !r.replayed).collect();
-        assert_eq!(sent.len(), 1, "key {k}: exactly one request sends: {pair:?}");
-        let other = pair.iter().find(|r| !std::ptr::eq(*r, sent[0])).expect("a pair");
-        assert!(other.status == 409 || (other.replayed && other.body == sent[0].body), "key {k}: {other:?}");
+        let sent = the_one_that_sent(&format!("key {k}"), pair);
         let on_b = send(&client, &base_b, &query(k), Some(&format!("at-once-{k}"))).await;
-        assert!(on_b.replayed && on_b.body == sent[0].body, "key {k} on b: {on_b:?}");
-        let at = &sent[0].body;
+        assert!(on_b.replayed && on_b.body == sent.body, "key {k} on b: {on_b:?}");
+        let at = &sent.body;
         wanted.push((at["partition"].as_i64().unwrap_or(-1) as i32, at["offset"].as_i64().unwrap_or(-1)));
     }
     let records = records_with_keys(&bootstrap, &topic, &wanted).await;
