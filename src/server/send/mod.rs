@@ -1,53 +1,31 @@
 //! The send core: the one place a send is validated, routed to its producer, and tracked.
 //! The REST API and the server functions both call [`SendService`]; neither adds logic. Below
 //! it, Kafka is reached only through the seam's traits ([`RecordProducer`], [`TopicCatalog`]).
+//! What a record carries is built in `record`; a send between its checks and its hand-over is a
+//! [`PreparedSend`] (`prepared`).
+
+mod prepared;
+mod record;
+
+pub use prepared::PreparedSend;
+pub use record::now_rfc3339;
 
 use super::access::AccessPolicy;
 use crate::error::AppError;
 use crate::model::{
-    DeliveryState, Field, SendAccepted, SendMode, SendOutcome, SendParams, SendReceipt, SendRequest, SendStatus,
+    Field, SendAccepted, SendMode, SendOutcome, SendParams, SendReceipt, SendRequest, SendStatus,
     DEFAULT_MAX_VALUE_BYTES,
 };
-use crate::server::idempotency::IDEMPOTENCY_KEY_HEADER;
 use crate::server::kafka::{DeliveryReport, DeliveryTicket, OutgoingRecord, RecordProducer, TopicCatalog};
 use crate::server::metrics::{Outcome, SendMetrics};
 use crate::server::status_store::{StatusStore, RECENT_LIMIT};
 use crate::server::status_table::{StateAck, StatusTable, Unsent};
-use serde::Serialize;
+use prepared::{pending_status, Sending};
+use record::RecordBody;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use uuid::Uuid;
-
-/// The JSON value of every record, as the seed wrote it (with `"api": "rust"`).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RecordValue<'a> {
-    event_id: &'a str,
-    mode: &'a str,
-    send_mode: &'a str,
-    api: &'static str,
-    ts: String,
-}
-
-/// The current UTC time in RFC 3339, as the records' `ts`.
-pub fn now_rfc3339() -> Result<String, AppError> {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .map_err(|e| AppError::internal(format!("cannot format the timestamp: {e}")))
-}
-
-fn record_value(req: &SendRequest) -> Result<Vec<u8>, AppError> {
-    let ts = now_rfc3339()?;
-    serde_json::to_vec(&RecordValue {
-        event_id: &req.event_id,
-        mode: req.mode.as_str(),
-        send_mode: req.send_mode.as_str(),
-        api: "rust",
-        ts,
-    })
-    .map_err(|e| AppError::internal(format!("cannot serialise the record: {e}")))
-}
 
 /// How long a sync answer waits for the state topic to acknowledge its outcome, so that any
 /// replica can answer for it at once; past it the answer still goes (the record itself is
@@ -58,43 +36,6 @@ const STATE_ACK_WAIT: Duration = Duration::from_secs(10);
 pub async fn wait_settled(settled: StateAck) {
     if let Err(why) = settled.wait(STATE_ACK_WAIT).await {
         tracing::warn!(%why, "a sync send's outcome is not yet readable by the other replicas");
-    }
-}
-
-/// How one send is made: its request id, whether its PENDING status is recorded durably before
-/// it is sent, the idempotency key its record carries, and whether that key's records carry its
-/// statuses to the other replicas (its PENDING in the claim, a sync outcome in the answer).
-struct Sending<'a> {
-    request_id: Uuid,
-    durable: bool,
-    idempotency_key: Option<&'a str>,
-    carried: bool,
-}
-
-/// A send whose value and destination passed their checks (for a keyed send,
-/// [`SendService::prepare_keyed`]): its PENDING status is recorded next
-/// ([`SendService::record_pending`]), then it is handed over ([`SendService::hand_over`]).
-pub struct PreparedSend<'k> {
-    req: SendRequest,
-    sending: Sending<'k>,
-    /// When it was accepted: its latency counts from here.
-    accepted: Instant,
-}
-
-impl PreparedSend<'_> {
-    /// The request back, for a send that will not be made.
-    pub fn into_request(self) -> SendRequest {
-        self.req
-    }
-
-    /// Its PENDING status, for the claim that carries it.
-    pub fn pending_status(&self) -> SendStatus {
-        pending_status(self.sending.request_id, &self.req)
-    }
-
-    /// Whether its outcome is left to the caller to carry (a sync send prepared `carried`).
-    pub fn outcome_carried(&self) -> bool {
-        self.sending.carried && self.req.send_mode == SendMode::Sync
     }
 }
 
@@ -318,16 +259,7 @@ impl SendService {
         mut unsent: Unsent<'_>,
     ) -> Result<Option<oneshot::Receiver<(DeliveryReport, StateAck)>>, AppError> {
         let request_id = sending.request_id;
-        let seed_value;
-        let (value, own_headers): (&[u8], Vec<(&str, &[u8])>) = match &req.content {
-            Some(content) => {
-                (&content.value, content.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect())
-            }
-            None => {
-                seed_value = record_value(req)?;
-                (&seed_value, Vec::new())
-            }
-        };
+        let body = RecordBody::of(req, sending.idempotency_key)?;
         let (waiter, report) = match req.send_mode {
             SendMode::Sync => {
                 let (tx, rx) = oneshot::channel();
@@ -344,10 +276,13 @@ impl SendService {
             resent: false,
             carried: sending.carried,
         });
-        let key_header = sending.idempotency_key.map(|k| (IDEMPOTENCY_KEY_HEADER, k.as_bytes()));
-        let headers: Vec<(&str, &[u8])> = own_headers.into_iter().chain(key_header).collect();
-        let record =
-            OutgoingRecord { topic: &req.topic, key: &req.key, value, partition: req.partition, headers: &headers };
+        let record = OutgoingRecord {
+            topic: &req.topic,
+            key: &req.key,
+            value: &body.value,
+            partition: req.partition,
+            headers: &body.headers,
+        };
         self.kafka.producers.send(req.mode, record, ticket).await?;
         unsent.keep();
         Ok(report)
@@ -371,23 +306,5 @@ impl SendService {
     /// The latest sends of every replica, newest first.
     pub fn recent(&self) -> Vec<SendStatus> {
         self.table.recent(RECENT_LIMIT)
-    }
-}
-
-fn pending_status(request_id: Uuid, req: &SendRequest) -> SendStatus {
-    SendStatus {
-        request_id,
-        state: DeliveryState::Pending,
-        event_id: req.event_id.clone(),
-        mode: req.mode,
-        send_mode: req.send_mode,
-        topic: req.topic.clone(),
-        key: req.key.clone(),
-        partition: None,
-        offset: None,
-        error: None,
-        latency_ms: None,
-        replica: None,
-        record: req.content.as_ref().map(|c| c.summary()),
     }
 }
