@@ -33,15 +33,15 @@ mod keys;
 mod load;
 mod replicas;
 mod report;
+mod rows;
 mod service;
 
-use ceilings::CeilingProcess;
-use load::{oha, send_url, Amount, LoadResult};
+use load::{oha, send_url, Amount};
 use producer_reliability::model::{ProducerMode, SendMode};
 use producer_reliability::server::config::Config;
 use producer_reliability::server::kafka::{EmbeddedBroker, KafkaSettings};
-use report::{Report, Row};
-use service::{reset_peak, rss_mb, Service};
+use report::Report;
+use service::Service;
 use std::error::Error;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -78,39 +78,17 @@ async fn main() -> Res<()> {
         ..Default::default()
     };
 
-    // One broker for every row.
-    let external = std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok().filter(|s| !s.is_empty());
-    let broker = match &external {
-        Some(_) => None,
-        None => {
-            Some(EmbeddedBroker::start(None, None, &producer_reliability::server::shutdown::Shutdown::new()).await?)
-        }
-    };
-    let bootstrap = external.clone().unwrap_or_else(|| broker.as_ref().map(|b| b.bootstrap()).unwrap_or_default());
-    report.broker = match (&external, std::env::var("BENCH_BROKER_NAME")) {
-        (Some(b), Ok(name)) => format!("{name} at {b}"),
-        (Some(b), Err(_)) => format!("external Kafka at {b}"),
-        (None, _) => "embedded Tansu 0.6.0, in memory".into(),
-    };
+    let (broker, bootstrap) = start_broker(&mut report).await?;
     let settings = KafkaSettings::new(&Config::defaults(), bootstrap.clone());
     eprintln!("bench: broker {bootstrap}");
 
     let parts = Parts::from_args(&args)?;
-    for mode in ProducerMode::ALL.into_iter().filter(|_| parts.has("raw")) {
-        let topic = format!("bench-raw-{mode}-{}", std::process::id());
-        ceilings::create_topic(&settings, &topic).await?;
-        let (s, t) = (settings.clone(), topic.clone());
-        let rate = tokio::task::spawn_blocking(move || ceilings::kafka_ceiling(&s, mode, &t)).await??;
-        report.kafka_ceiling_msgs_per_sec.push((mode.to_string(), rate));
-        let p50 = ceilings::produce_await_p50(&settings, mode, &topic).await?;
-        report.raw_produce_await_p50_ms.push((mode.to_string(), p50));
-        let sync64 = ceilings::produce_await_concurrent(&settings, mode, &topic, 64, raw_seconds).await?;
-        report.raw_produce_await_64_msgs_per_sec.push((mode.to_string(), sync64));
-        eprintln!("bench: raw {mode}: {rate:.0} msgs/s, produce-and-await p50 {p50:.2} ms, 64 awaited {sync64:.0}/s");
+    if parts.has("raw") {
+        measure_raw(&mut report, &settings, raw_seconds).await?;
     }
 
     if parts.has("rows") {
-        measure_rows(&mut report, &bootstrap, broker_pid(broker.as_ref())?, quick).await?;
+        rows::measure(&mut report, &bootstrap, broker_pid(broker.as_ref())?, quick).await?;
     }
     let (rounds, seconds) = if quick { (1, 2) } else { (ROUNDS, ROUND_SECONDS) };
     if parts.has("replicas") {
@@ -129,17 +107,7 @@ async fn main() -> Res<()> {
     }
 
     if !quick {
-        for props in SETTINGS {
-            let env: Vec<(&str, &str)> = if props.is_empty() { vec![] } else { vec![("KAFKA_PROPERTIES", props)] };
-            let (service, _) = Service::start(Some(&bootstrap), &env)?;
-            let topic = format!("bench-settings-{}-{}", props.replace(['.', '=', ','], "-"), std::process::id());
-            let url = send_url(service.addr, ProducerMode::Idempotent, SendMode::Async, &topic);
-            warm_up(&url)?;
-            let result = oha(&url, 64, Amount::Seconds(ROUND_SECONDS))?;
-            eprintln!("bench: settings '{props}': {:.0} req/s", result.requests_per_sec);
-            report.settings.push((if props.is_empty() { "(defaults)".into() } else { props.into() }, result));
-            service.stop();
-        }
+        measure_settings(&mut report, &bootstrap)?;
     }
 
     let (service, ready) = Service::start(None, &[])?;
@@ -153,6 +121,59 @@ async fn main() -> Res<()> {
         broker.stop().await;
     }
     save(&report)
+}
+
+/// The broker every row uses: `KAFKA_BOOTSTRAP_SERVERS`, or an embedded Tansu started here. Names
+/// it in the report.
+async fn start_broker(report: &mut Report) -> Res<(Option<EmbeddedBroker>, String)> {
+    let external = std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok().filter(|s| !s.is_empty());
+    let broker = match &external {
+        Some(_) => None,
+        None => {
+            Some(EmbeddedBroker::start(None, None, &producer_reliability::server::shutdown::Shutdown::new()).await?)
+        }
+    };
+    let bootstrap = external.clone().unwrap_or_else(|| broker.as_ref().map(|b| b.bootstrap()).unwrap_or_default());
+    report.broker = match (&external, std::env::var("BENCH_BROKER_NAME")) {
+        (Some(b), Ok(name)) => format!("{name} at {b}"),
+        (Some(b), Err(_)) => format!("external Kafka at {b}"),
+        (None, _) => "embedded Tansu 0.6.0, in memory".into(),
+    };
+    Ok((broker, bootstrap))
+}
+
+/// The Kafka ceilings: raw rdkafka fire-and-forget, produce-and-await one at a time, and 64 awaited
+/// at once.
+async fn measure_raw(report: &mut Report, settings: &KafkaSettings, raw_seconds: u32) -> Res<()> {
+    for mode in ProducerMode::ALL {
+        let topic = format!("bench-raw-{mode}-{}", std::process::id());
+        ceilings::create_topic(settings, &topic).await?;
+        let (s, t) = (settings.clone(), topic.clone());
+        let rate = tokio::task::spawn_blocking(move || ceilings::kafka_ceiling(&s, mode, &t)).await??;
+        report.kafka_ceiling_msgs_per_sec.push((mode.to_string(), rate));
+        let p50 = ceilings::produce_await_p50(settings, mode, &topic).await?;
+        report.raw_produce_await_p50_ms.push((mode.to_string(), p50));
+        let sync64 = ceilings::produce_await_concurrent(settings, mode, &topic, 64, raw_seconds).await?;
+        report.raw_produce_await_64_msgs_per_sec.push((mode.to_string(), sync64));
+        eprintln!("bench: raw {mode}: {rate:.0} msgs/s, produce-and-await p50 {p50:.2} ms, 64 awaited {sync64:.0}/s");
+    }
+    Ok(())
+}
+
+/// Async idempotent sends at 64 connections under each of [`SETTINGS`], a service each.
+fn measure_settings(report: &mut Report, bootstrap: &str) -> Res<()> {
+    for props in SETTINGS {
+        let env: Vec<(&str, &str)> = if props.is_empty() { vec![] } else { vec![("KAFKA_PROPERTIES", props)] };
+        let (service, _) = Service::start(Some(bootstrap), &env)?;
+        let topic = format!("bench-settings-{}-{}", props.replace(['.', '=', ','], "-"), std::process::id());
+        let url = send_url(service.addr, ProducerMode::Idempotent, SendMode::Async, &topic);
+        warm_up(&url)?;
+        let result = oha(&url, 64, Amount::Seconds(ROUND_SECONDS))?;
+        eprintln!("bench: settings '{props}': {:.0} req/s", result.requests_per_sec);
+        report.settings.push((if props.is_empty() { "(defaults)".into() } else { props.into() }, result));
+        service.stop();
+    }
+    Ok(())
 }
 
 /// The parts of a run that `--only=rows,replicas` names (raw, rows, replicas, keys, batches),
@@ -192,155 +213,6 @@ fn broker_pid(embedded: Option<&EmbeddedBroker>) -> Res<Option<u32>> {
 /// A few requests first, so the row measures steady state (connections, topic, metadata).
 fn warm_up(url: &str) -> Res<()> {
     oha(url, 4, Amount::Requests(500)).map(|_| ())
-}
-
-/// One thing under load in the rows: the HTTP ceiling, or the service in one mode.
-struct Target {
-    target: &'static str,
-    mode: Option<ProducerMode>,
-    send_mode: Option<SendMode>,
-    url: String,
-    pid: u32,
-}
-
-/// The HTTP ceiling and the service's four rows, at each number of connections, in `rounds`
-/// interleaved rounds (the order turning each round, async backlogs drained before the next
-/// row): each row is its median round, so a noisy moment of a shared machine moves one round of
-/// every target rather than one target's only figure. Then the CPU split, then a million
-/// async sends and the memory left.
-async fn measure_rows(report: &mut Report, bootstrap: &str, broker_pid: Option<u32>, quick: bool) -> Res<()> {
-    let (rounds, seconds) = if quick { (1, 2) } else { (ROUNDS, ROUND_SECONDS) };
-    (report.rounds, report.round_seconds) = (rounds, seconds);
-    let ceiling = CeilingProcess::start("--http-ceiling", &[])?;
-    let gateway = CeilingProcess::start("--bare-gateway", &[bootstrap])?;
-    let settings = KafkaSettings::new(&Config::defaults(), bootstrap.to_owned());
-    let (service, ready) = Service::start(Some(bootstrap), &[])?;
-    report.startup_to_ready_ms.push(("external broker".into(), ready.as_secs_f64() * 1000.0));
-    let mut targets = vec![Target {
-        target: "http ceiling",
-        mode: None,
-        send_mode: None,
-        url: send_url(ceiling.addr, ProducerMode::Plain, SendMode::Async, "x"),
-        pid: ceiling.pid(),
-    }];
-    for mode in ProducerMode::ALL {
-        for send_mode in SendMode::ALL {
-            let topic = format!("bench-{mode}-{send_mode}-{}", std::process::id());
-            let url = send_url(service.addr, mode, send_mode, &topic);
-            targets.push(Target {
-                target: "service",
-                mode: Some(mode),
-                send_mode: Some(send_mode),
-                url,
-                pid: service.pid(),
-            });
-            // The bare gateway creates no topic: made here.
-            let topic = format!("bench-bare-{mode}-{send_mode}-{}", std::process::id());
-            ceilings::create_topic(&settings, &topic).await?;
-            targets.push(Target {
-                target: "bare gateway",
-                mode: Some(mode),
-                send_mode: Some(send_mode),
-                url: send_url(gateway.addr, mode, send_mode, &topic),
-                pid: gateway.pid(),
-            });
-        }
-    }
-    for t in &targets {
-        warm_up(&t.url)?;
-    }
-    wait_until_delivered(service.addr)?;
-
-    for c in CONNECTIONS {
-        let mut results: Vec<Vec<LoadResult>> = targets.iter().map(|_| Vec::new()).collect();
-        for round in 0..rounds as usize {
-            for k in 0..targets.len() {
-                let i = (k + round) % targets.len();
-                let t = &targets[i];
-                reset_peak(t.pid);
-                let mut result = oha(&t.url, c, Amount::Seconds(seconds))?;
-                result.peak_rss_mb = rss_mb(t.pid, "VmHWM");
-                if t.send_mode == Some(SendMode::Async) {
-                    wait_until_delivered(service.addr)?;
-                }
-                eprintln!(
-                    "bench: round {} {} {} {} c={c}: {:.0} req/s",
-                    round + 1,
-                    t.target,
-                    t.mode.map(|m| m.as_str()).unwrap_or("-"),
-                    t.send_mode.map(|m| m.as_str()).unwrap_or("-"),
-                    result.requests_per_sec
-                );
-                results[i].push(result);
-            }
-        }
-        for (t, rounds) in targets.iter().zip(results) {
-            let row = Row::from_rounds(t.target, t.mode, t.send_mode, c, rounds);
-            match t.target {
-                "http ceiling" => report.http_ceiling.push(row),
-                "bare gateway" => report.bare_gateway.push(row),
-                _ => report.service.push(row),
-            }
-        }
-    }
-    for row in &mut report.service {
-        let ceiling = report.http_ceiling.iter().find(|r| r.connections == row.connections);
-        row.ratio_to_ceiling = ceiling.map(|h| row.result.requests_per_sec / h.result.requests_per_sec.max(1.0));
-        let bare = report
-            .bare_gateway
-            .iter()
-            .find(|g| g.connections == row.connections && g.mode == row.mode && g.send_mode == row.send_mode);
-        row.ratio_to_gateway = bare.map(|g| row.result.requests_per_sec / g.result.requests_per_sec.max(1.0));
-    }
-
-    measure_cpu_split(report, &targets, &service, broker_pid, seconds * 2)?;
-    ceiling.stop();
-    gateway.stop();
-
-    reset_peak(service.pid());
-    let topic = format!("bench-memory-{}", std::process::id());
-    let amount = Amount::Requests(if quick { 100_000 } else { MEMORY_SENDS });
-    report.million_async_sends =
-        oha(&send_url(service.addr, ProducerMode::Plain, SendMode::Async, &topic), 64, amount)?;
-    report.memory_peak_during_million_async_sends_mb = rss_mb(service.pid(), "VmHWM");
-    wait_until_delivered(service.addr)?;
-    report.memory_after_million_async_sends_mb = service::settled_rss_mb(service.pid());
-    service.stop();
-    Ok(())
-}
-
-/// The CPU each party spends per request at 64 connections: the service's async and sync
-/// idempotent sends (by thread, with the broker when it is the embedded one) and the ceiling.
-fn measure_cpu_split(
-    report: &mut Report,
-    targets: &[Target],
-    service: &Service,
-    broker_pid: Option<u32>,
-    seconds: u32,
-) -> Res<()> {
-    for t in targets {
-        let label = match (t.mode, t.send_mode) {
-            (None, _) => "HTTP ceiling".to_owned(),
-            (Some(ProducerMode::Idempotent), Some(send_mode)) => format!("{}, idempotent {send_mode}", t.target),
-            _ => continue,
-        };
-        let name = match t.target {
-            "service" => "service",
-            "bare gateway" => "gateway",
-            _ => "handler",
-        };
-        let mut parties = vec![cpu::Party { name, pid: t.pid, by_thread: t.mode.is_some() }];
-        if let (Some(pid), Some(_)) = (broker_pid, t.mode) {
-            parties.push(cpu::Party { name: "broker", pid, by_thread: false });
-        }
-        let split = cpu::measure(&label, &t.url, 64, seconds, &parties)?;
-        if t.send_mode == Some(SendMode::Async) {
-            wait_until_delivered(service.addr)?;
-        }
-        eprintln!("bench: CPU per request, {label}: {:.1} µs", split.total());
-        report.cpu_per_request.push(split);
-    }
-    Ok(())
 }
 
 /// Polls `/metrics` until no send is PENDING, so "RSS after" means after every delivery report.
