@@ -44,12 +44,11 @@ pub async fn measure(report: &mut Report, bootstrap: &str, broker_pid: Option<u3
     let settings = KafkaSettings::new(&Config::defaults(), bootstrap.to_owned());
     let (service, ready) = Service::start(Some(bootstrap), &[])?;
     report.startup_to_ready_ms.push(("external broker".into(), ready.as_secs_f64() * 1000.0));
-    let in_memory = match std::path::Path::new(BASELINE_BIN).exists() {
-        true => Some(Service::start_bin(BASELINE_BIN, Some(bootstrap), &[])?.0),
-        false => {
-            eprintln!("bench: no {BASELINE_BIN} (make bench builds it): no rows with statuses in memory");
-            None
-        }
+    let in_memory = if std::path::Path::new(BASELINE_BIN).exists() {
+        Some(Service::start_bin(BASELINE_BIN, Some(bootstrap), &[])?.0)
+    } else {
+        eprintln!("bench: no {BASELINE_BIN} (make bench builds it): no rows with statuses in memory");
+        None
     };
     let mut targets = targets(&ceiling, &gateway, &service, &settings).await?;
     targets.extend(in_memory.iter().flat_map(in_memory_targets));

@@ -115,8 +115,8 @@ impl Drop for ClaimReader {
 }
 
 fn serve(consumer: &BaseConsumer, topic: &str, requests: &mpsc::Receiver<ReadBack>, stop: &CancellationToken) {
-    // Its leaders known before the first round assigns anything (see `follower::METADATA_BOUND`).
-    let _ = consumer.fetch_metadata(Some(topic), super::follower::METADATA_BOUND);
+    // Its leaders known before the first round assigns anything.
+    super::follower::learn_leaders(consumer, topic);
     let mut resting_until: Option<Instant> = None;
     while !stop.is_cancelled() {
         let first = match requests.recv_timeout(Duration::from_millis(100)) {

@@ -4,11 +4,11 @@
 //!
 //! Between two reads that brought records it rests (its partitions paused) for up to [`REST`],
 //! unless someone waits on it (a catch-up, a claim, a repeat waiting for an answer) or more than
-//! [`REST_BACKLOG`](super::progress::REST_BACKLOG) of this replica's own records wait to be read (before the rest or during
-//! it): each read costs the broker a fetch (on Tansu, a listing of the whole partition), and a
-//! busy replica's own bulks would otherwise be fetched back 20 times a second. Whoever waits
-//! wakes it at once. With no other replica alive it rests up to [`REST_ALONE`]: there is nothing
-//! but its own records to read.
+//! [`REST_BACKLOG`](super::progress::REST_BACKLOG) of this replica's own records wait to be read
+//! (before the rest or during it): each read costs the broker a fetch (on Tansu, a listing of the
+//! whole partition), and a busy replica's own bulks would otherwise be fetched back 20 times a
+//! second. Whoever waits wakes it at once. With no other replica alive it rests up to
+//! [`REST_ALONE`]: there is nothing but its own records to read.
 
 pub use super::progress::Progress;
 use super::record::StateRecord;
@@ -31,8 +31,8 @@ pub const REST: Duration = Duration::from_millis(200);
 /// The same while no other replica is alive: the follower then reads back only this replica's
 /// own records and heartbeats (a newcomer is seen within this; a lookup it misses wakes it).
 pub const REST_ALONE: Duration = Duration::from_secs(1);
-/// The consumer, not yet reading: in no group, committing nothing, its partitions assigned from
-/// the beginning on the follower's thread ([`StateConsumer`]). `fetch_wait_ms`: how long the
+/// The consumer: assigned every partition from the beginning once the topic's leaders are known
+/// ([`learn_leaders`]), in no group, committing nothing. Blocking. `fetch_wait_ms`: how long the
 /// broker may hold a fetch while it has nothing new. Kafka answers as soon as a record arrives;
 /// Tansu holds every fetch this long, and each of its in-memory fetches lists every batch of the
 /// partition, so a short wait makes a busy state topic cost the broker more than the sends it
@@ -42,7 +42,7 @@ pub fn consumer(
     topic: &str,
     partitions: i32,
     fetch_wait_ms: u32,
-) -> Result<StateConsumer, KafkaError> {
+) -> Result<BaseConsumer, KafkaError> {
     let consumer: BaseConsumer = settings
         .client_config()
         .set("group.id", format!("producer-reliability-state-{}", uuid::Uuid::new_v4().simple()))
@@ -57,47 +57,32 @@ pub fn consumer(
         // After a rest, one fetch brings what came meanwhile (librdkafka caps a fetch at the queue's size).
         .set("max.partition.fetch.bytes", "4194304")
         .create()?;
+    learn_leaders(&consumer, topic);
     let mut assignment = TopicPartitionList::new();
     for p in 0..partitions {
         assignment.add_partition_offset(topic, p, Offset::Beginning)?;
     }
-    Ok(StateConsumer { consumer, topic: topic.to_owned(), assignment })
+    consumer.assign(&assignment)?;
+    Ok(consumer)
 }
 
-/// The follower's consumer and the partitions it reads.
-pub struct StateConsumer {
-    consumer: BaseConsumer,
-    topic: String,
-    assignment: TopicPartitionList,
-}
+/// How long a reader of the state topic waits for its metadata before it assigns partitions.
+const METADATA_BOUND: Duration = Duration::from_secs(5);
 
-impl StateConsumer {
-    /// Asks for the topic's metadata first (bounded), then assigns its partitions: a partition
-    /// assigned before its leader is known waits for librdkafka's offset query timer (500 ms)
-    /// before it reads anything, which made start-up to ready take ~670 ms on an empty topic
-    /// against ~160 ms with the metadata first. Blocking.
-    fn assign(self) -> Result<(BaseConsumer, TopicPartitionList), KafkaError> {
-        if let Err(error) = self.consumer.fetch_metadata(Some(&self.topic), METADATA_BOUND) {
-            tracing::debug!(%error, "state topic: no metadata yet (librdkafka looks the leaders up itself)");
-        }
-        self.consumer.assign(&self.assignment)?;
-        Ok((self.consumer, self.assignment))
+/// Asks for the topic's metadata (within [`METADATA_BOUND`]), before a partition is assigned: one
+/// assigned while its leader is unknown waits for librdkafka's offset query timer (500 ms) before
+/// it reads anything, which made start-up to ready take 672-736 ms on a fresh embedded broker
+/// against 177-277 ms with the metadata first. Blocking.
+pub fn learn_leaders(consumer: &BaseConsumer, topic: &str) {
+    if let Err(error) = consumer.fetch_metadata(Some(topic), METADATA_BOUND) {
+        tracing::debug!(%error, "state topic: no metadata yet (librdkafka looks the leaders up itself)");
     }
 }
 
-/// How long the follower and the claim reader wait for the topic's metadata before they read.
-pub const METADATA_BOUND: Duration = Duration::from_secs(5);
-
 /// Reads until `stop`, or until nobody but this reader holds the view (the service it served is
 /// gone), applying every record to the view. Blocking: run it on its own thread.
-pub fn follow(consumer: StateConsumer, view: Arc<StateView>, progress: Arc<Progress>, stop: CancellationToken) {
-    let (consumer, partitions) = match consumer.assign() {
-        Ok(assigned) => assigned,
-        Err(error) => {
-            tracing::error!(%error, "state topic: cannot assign its partitions: this replica's view stops here");
-            return;
-        }
-    };
+pub fn follow(consumer: BaseConsumer, view: Arc<StateView>, progress: Arc<Progress>, stop: CancellationToken) {
+    let partitions = consumer.assignment().unwrap_or_default();
     let mut paused = false;
     while !stop.is_cancelled() && Arc::strong_count(&view) > 1 {
         if paused {
@@ -173,7 +158,7 @@ impl Following {
     /// Starts a thread following with `consumer`; the receiver resolves when it ended.
     pub fn start(
         &self,
-        consumer: StateConsumer,
+        consumer: BaseConsumer,
         view: Arc<StateView>,
         progress: Arc<Progress>,
     ) -> std::io::Result<tokio::sync::oneshot::Receiver<()>> {

@@ -154,7 +154,7 @@ impl SharedStatusTable {
                 }
             }
         }
-        if let Err(error) = self.follow() {
+        if let Err(error) = self.follow().await {
             ready.send_replace(Some(error));
             return;
         }
@@ -175,11 +175,15 @@ impl SharedStatusTable {
     }
 
     /// Follows the topic from its beginning, on a thread of its own (not the runtime's blocking
-    /// pool, which a runtime waits for when it is dropped); shutdown waits for it.
-    fn follow(&self) -> Result<(), String> {
-        let consumer =
-            consumer(&self.follower.kafka, &self.settings.topic, self.writer.partitions(), self.settings.fetch_wait_ms)
-                .map_err(|e| format!("cannot read the state topic: {e}"))?;
+    /// pool, which a runtime waits for when it is dropped); shutdown waits for it. The consumer
+    /// is made on the blocking pool: it waits for the topic's metadata (bounded).
+    async fn follow(&self) -> Result<(), String> {
+        let (kafka, topic) = (self.follower.kafka.clone(), self.settings.topic.clone());
+        let (partitions, fetch_wait_ms) = (self.writer.partitions(), self.settings.fetch_wait_ms);
+        let consumer = tokio::task::spawn_blocking(move || consumer(&kafka, &topic, partitions, fetch_wait_ms))
+            .await
+            .map_err(|e| format!("cannot read the state topic: {e}"))?
+            .map_err(|e| format!("cannot read the state topic: {e}"))?;
         let ended = self
             .following
             .start(consumer, self.view.clone(), self.progress.clone())

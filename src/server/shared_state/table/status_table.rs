@@ -127,7 +127,7 @@ impl StatusTable for SharedStatusTable {
                 tracing::warn!(%error, "the state topic could not be created again after the broker came back");
             }
             self.progress.reset();
-            if let Err(error) = self.follow() {
+            if let Err(error) = self.follow().await {
                 tracing::error!(%error, "the state topic is no longer followed");
             }
             self.beat(false);
