@@ -43,6 +43,11 @@ pub enum AppError {
     /// The broker is not reachable yet, or a resource is busy.
     #[error("{message}")]
     Unavailable { message: String },
+    /// A status this replica does not hold may have been written by another replica, and the
+    /// replica's view could not be caught up with the state topic within its bound: not a 404,
+    /// since the send may exist; retry after a pause.
+    #[error("{message}")]
+    Behind { message: String, retry_after_secs: u32 },
     #[error("{message}")]
     Internal { message: String },
     /// Only on the client: the server could not be reached or answered something unreadable.
@@ -76,7 +81,7 @@ impl AppError {
             AppError::Conflict { .. } => 409,
             AppError::Unprocessable { .. } => 422,
             AppError::Rejected { status, .. } => *status,
-            AppError::Overloaded { .. } | AppError::Unavailable { .. } => 503,
+            AppError::Overloaded { .. } | AppError::Unavailable { .. } | AppError::Behind { .. } => 503,
             AppError::Broker { .. } => 502,
             AppError::Timeout { .. } => 504,
             AppError::Internal { .. } | AppError::Transport { .. } => 500,
@@ -98,6 +103,7 @@ impl AppError {
             AppError::Broker { .. } => "broker-error",
             AppError::Timeout { .. } => "broker-timeout",
             AppError::Unavailable { .. } => "unavailable",
+            AppError::Behind { .. } => "statuses-catching-up",
             AppError::Internal { .. } => "internal-error",
             AppError::Transport { .. } => "transport-error",
         }
@@ -117,8 +123,20 @@ impl AppError {
             AppError::Broker { .. } => "Kafka broker error",
             AppError::Timeout { .. } => "Kafka broker timeout",
             AppError::Unavailable { .. } => "Service unavailable",
+            AppError::Behind { .. } => "Statuses still catching up, retry shortly",
             AppError::Internal { .. } => "Internal error",
             AppError::Transport { .. } => "Server unreachable",
+        }
+    }
+
+    /// Seconds the caller should wait before trying again (the `Retry-After` header), when the
+    /// error says to.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        match self {
+            AppError::Overloaded { retry_after_secs, .. }
+            | AppError::Conflict { retry_after_secs, .. }
+            | AppError::Behind { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -161,6 +179,7 @@ mod wire {
         Broker,
         Timeout,
         Unavailable,
+        Behind,
         Internal,
         Transport,
     }
@@ -226,6 +245,9 @@ mod wire {
                 AppError::Broker { message } => WireError::new(Kind::Broker, message),
                 AppError::Timeout { message } => WireError::new(Kind::Timeout, message),
                 AppError::Unavailable { message } => WireError::new(Kind::Unavailable, message),
+                AppError::Behind { message, retry_after_secs } => {
+                    WireError { retry_after_secs: Some(retry_after_secs), ..WireError::new(Kind::Behind, message) }
+                }
                 AppError::Internal { message } => WireError::new(Kind::Internal, message),
                 AppError::Transport { message } => WireError::new(Kind::Transport, message),
             }
@@ -252,6 +274,7 @@ mod wire {
                 Kind::Broker => AppError::Broker { message },
                 Kind::Timeout => AppError::Timeout { message },
                 Kind::Unavailable => AppError::Unavailable { message },
+                Kind::Behind => AppError::Behind { message, retry_after_secs: w.retry_after_secs.unwrap_or(1) },
                 Kind::Internal => AppError::Internal { message },
                 Kind::Transport => AppError::Transport { message },
             }
@@ -311,6 +334,7 @@ mod tests {
             AppError::broker("broker says no"),
             AppError::Timeout { message: "late".into() },
             AppError::Unavailable { message: "down".into() },
+            AppError::Behind { message: "catching up".into(), retry_after_secs: 1 },
             AppError::internal("bug"),
             AppError::Transport { message: "offline".into() },
         ];

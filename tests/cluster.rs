@@ -23,11 +23,16 @@ async fn status(client: &reqwest::Client, base: &str, id: &str) -> (u16, Value) 
     (code, res.json().await.unwrap_or(Value::Null))
 }
 
-/// Polls until the status is no longer PENDING (bounded).
+/// Polls until the status is no longer PENDING (bounded). A replica that could not catch up in
+/// time answers 503 "statuses-catching-up" with `Retry-After`, which a caller honours; never 404.
 async fn settled(client: &reqwest::Client, base: &str, id: &str) -> Value {
     let mut last = Value::Null;
     for _ in 0..300 {
         let (code, body) = status(client, base, id).await;
+        if code == 503 && body["type"].as_str().is_some_and(|t| t.ends_with("statuses-catching-up")) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
         assert_eq!(code, 200, "{base}: {id} unknown: {body}");
         if body["state"] != "PENDING" {
             return body;
@@ -101,6 +106,41 @@ async fn a_send_accepted_by_one_replica_is_known_at_once_by_another() {
         assert_eq!(code, 200, "send {i}: replica b answered {code} for {id}: {body}");
     }
     common::stop_replicas([a, b]).await;
+    broker.stop().await;
+}
+
+/// A replica that cannot catch up with the state topic (its broker stands still) does not answer
+/// "unknown" for an id it does not hold, since another replica may have written it: 503 with
+/// `Retry-After`; what its view holds is still answered. Once the broker is back, unknown is 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_cannot_catch_up_answers_503_not_404() {
+    let broker = start_broker().await;
+    let a = replica(&broker.bootstrap(), "a", &[("STATE_CATCH_UP_MS", "300")]);
+    let client = reqwest::Client::new();
+    a.ready().await;
+    let res = client.post(format!("{}/api/v1/send?mode=plain&eventId=K&topic={}", a.base(), common::random_topic("k")));
+    let known = res.send().await.expect("send").json::<Value>().await.expect("json")["requestId"].clone();
+    let known = known.as_str().expect("requestId").to_owned();
+    let unknown = uuid::Uuid::new_v4().to_string();
+    assert_eq!(status(&client, &a.base(), &unknown).await.0, 404, "caught up: unknown is 404");
+    let tansu = libc::pid_t::try_from(broker.pid()).expect("pid");
+    // SAFETY: kill(2) on the broker process this test started.
+    unsafe { libc::kill(tansu, libc::SIGSTOP) };
+    let res = client.get(format!("{}/api/v1/status?requestId={unknown}", a.base())).send().await.expect("status");
+    let (code, retry_after) = (res.status().as_u16(), res.headers().get("retry-after").cloned());
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    let (known_code, _) = status(&client, &a.base(), &known).await;
+    unsafe { libc::kill(tansu, libc::SIGCONT) };
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(retry_after.as_ref().and_then(|v| v.to_str().ok()), Some("1"));
+    assert!(body["type"].as_str().is_some_and(|t| t.ends_with("statuses-catching-up")), "{body}");
+    assert!(body["detail"].as_str().is_some_and(|d| d.contains("may exist")), "{body}");
+    assert_eq!(known_code, 200, "a status the view holds is answered without the broker");
+    let back = common::eventually(Duration::from_secs(20), || async {
+        status(&client, &a.base(), &uuid::Uuid::new_v4().to_string()).await.0 == 404
+    });
+    assert!(back.await, "unknown ids are 404 again once the replica can catch up");
+    common::stop_replicas([a]).await;
     broker.stop().await;
 }
 

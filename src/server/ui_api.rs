@@ -60,8 +60,8 @@ pub fn error_response(error: AppError) -> Response {
 
 fn decorate(headers: &mut axum::http::HeaderMap, error: &AppError) {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let AppError::Overloaded { retry_after_secs, .. } | AppError::Conflict { retry_after_secs, .. } = error {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+    if let Some(secs) = error.retry_after_secs() {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
 }
 

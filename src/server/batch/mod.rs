@@ -160,7 +160,7 @@ impl BatchService {
         let mut statuses = Vec::with_capacity(batch.len());
         for (index, entry) in batch.iter().enumerate() {
             let record = match entry {
-                Ok(id) => match self.send.table().get(id).await {
+                Ok(id) => match self.send.table().get(id).await? {
                     Some(status) => {
                         counts.add(status.state);
                         BatchRecordStatus { index, status: Some(status), error: None }

@@ -279,6 +279,11 @@ impl IdempotencyGate {
         key: &ScopedKey,
         old: KeyEntry,
     ) -> GateAnswer {
+        // Asked before the takeover claim too: a taker that cannot catch up answers 503 and
+        // leaves no claim of its own that a retry would meet as "in progress".
+        if let Err(behind) = self.send.table().get(&old.claim.request_id).await {
+            return fresh(Err(behind));
+        }
         let claim = self.new_claim(fingerprint, Some(old.offset));
         match self.keys.claim(&key.scoped, claim.clone(), None).await {
             Err(error) => fresh(Err(error)),
@@ -286,9 +291,12 @@ impl IdempotencyGate {
                 Some(answer) => replayed(answer),
                 None => fresh(Err(in_progress(key))),
             },
+            // Unknown only once the view holds everything written: else the first request may
+            // have sent, and this one must not.
             Ok(Claimed::Won) => match self.send.table().get(&old.claim.request_id).await {
-                None => fresh(self.send_claimed(req, key, &claim).await),
-                Some(status) => {
+                Err(behind) => fresh(Err(behind)),
+                Ok(None) => fresh(self.send_claimed(req, key, &claim).await),
+                Ok(Some(status)) => {
                     tracing::info!(request_id = %status.request_id, state = ?status.state,
                         "an idempotency key taken over: answered from the first request's status");
                     let answer = RecordedAnswer::of(&answer_from_status(&status, &req));

@@ -147,7 +147,9 @@ async fn send(State(state): State<AppState>, headers: HeaderMap, query: QueryPar
 #[utoipa::path(get, path = "/api/v1/status", tag = "send", params(openapi::StatusQuery), responses(
     (status = 200, description = "The send's status", body = SendStatus),
     (status = 400, description = "Missing or malformed requestId", body = Problem, content_type = "application/problem+json"),
-    (status = 404, description = "Unknown or evicted requestId", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "Unknown or evicted requestId (this replica's view holds everything written before the lookup)", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "Not known to this replica, which could not catch up with the state topic within STATE_CATCH_UP_MS: the send may exist; retry after Retry-After seconds (type statuses-catching-up)", body = Problem, content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "seconds"))),
 ))]
 async fn status(State(state): State<AppState>, query: QueryParams, _: NoBody) -> Result<Response, AppError> {
     let id = query.get("requestId");

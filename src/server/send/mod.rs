@@ -299,7 +299,7 @@ impl SendService {
         })?;
         self.table
             .get(&id)
-            .await
+            .await?
             .ok_or_else(|| AppError::not_found(format!("No send with requestId {id} (unknown or expired)")))
     }
 

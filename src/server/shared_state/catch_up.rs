@@ -5,7 +5,9 @@
 //!
 //! A miss does not cost a write of its own: misses are served in rounds. Every miss registered
 //! before a round starts is served by it, one round runs at a time, and at most
-//! [`MAX_WAITING`] misses wait (beyond, a miss is answered from the view as it is).
+//! [`MAX_WAITING`] misses wait. A miss learns whether a round that got to the end served it:
+//! if none did (the bound passed, too many misses waited, or the round failed), the view may
+//! lack what another replica wrote, and the lookup says so rather than "unknown".
 
 use super::follower::Progress;
 use super::record::{Marker, StateRecord};
@@ -20,11 +22,22 @@ use tokio_util::sync::CancellationToken;
 /// Misses that may wait for a round at once.
 pub const MAX_WAITING: usize = 4096;
 
+/// Where the rounds stand, in miss numbers.
+#[derive(Debug, Default, Clone)]
+struct Rounds {
+    /// The highest miss number a finished round served, whether it got to the end or not.
+    served: u64,
+    /// The highest miss number a round that got to the end served: the view holds what was
+    /// written before every miss up to this one.
+    vouched: u64,
+    /// Why the last round that did not get to the end failed.
+    failure: String,
+}
+
 pub struct CatchUp {
     /// Misses registered so far (each gets the next number).
     requested: AtomicU64,
-    /// The highest miss number a finished round served.
-    served: watch::Sender<u64>,
+    served: watch::Sender<Rounds>,
     wake: Notify,
     waiting: Semaphore,
     pub rounds: AtomicU64,
@@ -32,7 +45,7 @@ pub struct CatchUp {
 
 impl Default for CatchUp {
     fn default() -> Self {
-        let (served, _) = watch::channel(0);
+        let (served, _) = watch::channel(Rounds::default());
         Self {
             requested: AtomicU64::new(0),
             served,
@@ -44,14 +57,26 @@ impl Default for CatchUp {
 }
 
 impl CatchUp {
-    /// Waits (up to `bound`) until the view holds everything written before this call. False
-    /// when the bound passed first, or too many misses are waiting already.
-    pub async fn until_now(&self, bound: Duration) -> bool {
-        let Ok(_permit) = self.waiting.try_acquire() else { return false };
+    /// Waits (up to `bound`) until the view holds everything written before this call. The
+    /// error says why it may not: the bound passed first, too many misses were waiting already,
+    /// or the round that served this one failed.
+    pub async fn until_now(&self, bound: Duration) -> Result<(), String> {
+        let Ok(_permit) = self.waiting.try_acquire() else {
+            return Err(format!("{MAX_WAITING} lookups already wait for it"));
+        };
         let mine = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
         self.wake.notify_one();
         let mut served = self.served.subscribe();
-        tokio::time::timeout(bound, served.wait_for(|s| *s >= mine)).await.is_ok_and(|r| r.is_ok())
+        let rounds = match tokio::time::timeout(bound, served.wait_for(|r| r.served >= mine)).await {
+            Ok(Ok(rounds)) => rounds.clone(),
+            Ok(Err(_)) => return Err("the state topic is no longer followed".into()),
+            Err(_) => return Err(format!("it did not get there within {} ms", bound.as_millis())),
+        };
+        if rounds.vouched >= mine {
+            Ok(())
+        } else {
+            Err(rounds.failure)
+        }
     }
 
     /// Runs rounds until `stop`: markers into every partition, then wait until the follower
@@ -70,19 +95,29 @@ impl CatchUp {
                 _ = self.wake.notified() => {}
             }
             let target = self.requested.load(Ordering::SeqCst);
-            if target <= *self.served.borrow() {
+            if target <= self.served.borrow().served {
                 continue;
             }
             let round = self.rounds.fetch_add(1, Ordering::Relaxed) + 1;
             let began_ms = now_ms();
-            match Self::round(&writer, &progress, &view.me, round).await {
+            let outcome = Self::round(&writer, &progress, &view.me, round).await;
+            match &outcome {
                 Ok(()) => view.replicas.vouch(began_ms),
-                Err(error) => {
-                    tracing::warn!(%error, "state topic: a catch-up round failed; misses answer from the view")
-                }
+                Err(error) => tracing::warn!(%error, "state topic: a catch-up round failed; misses are answered 503"),
             }
-            self.served.send_modify(|s| *s = (*s).max(target));
+            self.finish(target, outcome);
         }
+    }
+
+    /// A round that served every miss up to `target` ended: at the markers, or not.
+    fn finish(&self, target: u64, outcome: Result<(), String>) {
+        self.served.send_modify(|r| {
+            r.served = r.served.max(target);
+            match outcome {
+                Ok(()) => r.vouched = r.vouched.max(target),
+                Err(error) => r.failure = error,
+            }
+        });
     }
 
     async fn round(writer: &StateWriter, progress: &Progress, me: &str, round: u64) -> Result<(), String> {
@@ -101,5 +136,55 @@ impl CatchUp {
         } else {
             Err("the view did not reach the markers within 10 s".into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Finishes the next round (the misses registered so far) once `misses` are registered.
+    async fn round_after(catch_up: &CatchUp, misses: u64, outcome: Result<(), String>) {
+        while catch_up.requested.load(Ordering::SeqCst) < misses {
+            catch_up.wake.notified().await;
+        }
+        catch_up.finish(catch_up.requested.load(Ordering::SeqCst), outcome);
+    }
+
+    #[tokio::test]
+    async fn a_miss_no_round_served_in_time_is_not_vouched_for() {
+        let catch_up = CatchUp::default();
+        let got = catch_up.until_now(Duration::from_millis(20)).await;
+        assert!(got.as_ref().is_err_and(|why| why.contains("within 20 ms")), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn a_miss_served_by_a_failed_round_is_told_why() {
+        let catch_up = CatchUp::default();
+        let (got, ()) = tokio::join!(
+            catch_up.until_now(Duration::from_secs(5)),
+            round_after(&catch_up, 1, Err("no acknowledgement for a marker".into()))
+        );
+        assert_eq!(got, Err("no acknowledgement for a marker".into()));
+        let (got, ()) = tokio::join!(catch_up.until_now(Duration::from_secs(5)), round_after(&catch_up, 2, Ok(())));
+        assert_eq!(got, Ok(()), "a later round that got to the end serves the next miss");
+    }
+
+    #[tokio::test]
+    async fn a_round_that_got_to_the_end_vouches_for_its_misses_whatever_follows() {
+        let catch_up = CatchUp::default();
+        let (got, ()) = tokio::join!(catch_up.until_now(Duration::from_secs(5)), async {
+            round_after(&catch_up, 1, Ok(())).await;
+            catch_up.finish(1, Err("a later round failed".into()));
+        });
+        assert_eq!(got, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn misses_beyond_the_bound_on_waiters_are_refused_at_once() {
+        let catch_up = CatchUp::default();
+        let _all = catch_up.waiting.try_acquire_many(MAX_WAITING as u32).expect("permits");
+        let got = catch_up.until_now(Duration::from_secs(60)).await;
+        assert!(got.as_ref().is_err_and(|why| why.contains("already wait")), "{got:?}");
     }
 }

@@ -65,9 +65,9 @@ impl StatusTable for LocalStatusTable {
         self.store.remove(id);
     }
 
-    fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Option<SendStatus>> {
+    fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Result<Option<SendStatus>, AppError>> {
         let found = self.store.get(id);
-        async move { found }.boxed()
+        async move { Ok(found) }.boxed()
     }
 
     fn recent(&self, limit: usize) -> Vec<SendStatus> {

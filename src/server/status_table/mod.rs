@@ -68,8 +68,10 @@ pub trait StatusTable: Send + Sync + 'static {
     /// Forgets a send that never reached a producer (its caller got an error, or left).
     fn abandon(&self, id: &Uuid);
 
-    /// One status; on a miss, first catches up with what other replicas wrote (bounded).
-    fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Option<SendStatus>>;
+    /// One status; on a miss, first catches up with what other replicas wrote (bounded). `None`
+    /// only when the table holds everything written before the call: when it could not catch up
+    /// in time, the send may exist and the answer is [`AppError::Behind`] (503, retry).
+    fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Result<Option<SendStatus>, AppError>>;
 
     /// The latest sends, newest first.
     fn recent(&self, limit: usize) -> Vec<SendStatus>;
@@ -194,7 +196,7 @@ impl StatusTable for CountingTable {
     fn abandon(&self, id: &Uuid) {
         self.local.abandon(id)
     }
-    fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Option<SendStatus>> {
+    fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Result<Option<SendStatus>, AppError>> {
         self.local.get(id)
     }
     fn recent(&self, limit: usize) -> Vec<SendStatus> {

@@ -164,9 +164,11 @@ impl SharedStatusTable {
         let rounds =
             self.catch_up.clone().run(self.writer.clone(), self.progress.clone(), self.view.clone(), stop.clone());
         shutdown.spawn(rounds);
-        while !self.catch_up.until_now(Duration::from_secs(30)).await {
-            if stop.is_cancelled() {
-                return;
+        while let Err(why) = self.catch_up.until_now(Duration::from_secs(30)).await {
+            ready.send_replace(Some(format!("the view is being rebuilt from the state topic: {why}")));
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
         }
         tracing::info!(topic = %self.settings.topic, statuses = self.view.store.len(), replica = %self.settings.replica,
@@ -218,7 +220,9 @@ impl SharedStatusTable {
                 _ = ticks.tick() => {}
             }
             self.beat(false);
-            self.catch_up.until_now(every / 2).await;
+            // A round that did not get to the end vouches for nothing: who is gone is judged as
+            // of the last one that did.
+            let _ = self.catch_up.until_now(every / 2).await;
             let marked = self.view.sweep();
             if marked > 0 {
                 self.unknown_marked.fetch_add(marked, Ordering::Relaxed);

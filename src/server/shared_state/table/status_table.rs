@@ -70,13 +70,17 @@ impl StatusTable for SharedStatusTable {
         self.statuses.forget(*id);
     }
 
-    fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Option<SendStatus>> {
+    fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Result<Option<SendStatus>, AppError>> {
         async move {
             if let Some(found) = self.view.read(id) {
-                return Some(found);
+                return Ok(Some(found));
             }
-            self.catch_up.until_now(self.settings.catch_up).await;
-            self.view.read(id)
+            let caught_up = self.catch_up.until_now(self.settings.catch_up).await;
+            match (self.view.read(id), caught_up) {
+                (Some(found), _) => Ok(Some(found)),
+                (None, Ok(())) => Ok(None),
+                (None, Err(why)) => Err(behind(id, &why)),
+            }
         }
         .boxed()
     }
@@ -133,5 +137,16 @@ impl StatusTable for SharedStatusTable {
             self.beat(false);
         }
         .boxed()
+    }
+}
+
+/// A miss the view could not be caught up for: the send may exist, written by another replica.
+fn behind(id: &Uuid, why: &str) -> AppError {
+    AppError::Behind {
+        message: format!(
+            "requestId {id} is not known to this replica yet, and it could not catch up with the state topic \
+             ({why}): the send may exist. Retry shortly"
+        ),
+        retry_after_secs: 1,
     }
 }
