@@ -105,6 +105,20 @@ async fn a_send_accepted_by_one_replica_is_known_at_once_by_another() {
         let (code, body) = status(&client, &b.base(), &id).await;
         assert_eq!(code, 200, "send {i}: replica b answered {code} for {id}: {body}");
     }
+    // An async batch taken by a is answered by b at once, with every record.
+    let mut records: Vec<Value> = (0..50).map(|i| json!({"eventId": format!("B{i}")})).collect();
+    records[7] = json!({"eventId": ""});
+    let body = json!({"mode": "plain", "sendMode": "async", "topic": topic, "records": records});
+    let res = client.post(format!("{}/api/v1/batches", a.base())).json(&body).send().await.expect("batch");
+    assert_eq!(res.status(), 202);
+    let batch_id = res.json::<Value>().await.expect("json")["batchId"].as_str().expect("batchId").to_owned();
+    let res = client.get(format!("{}/api/v1/batches/{batch_id}", b.base())).send().await.expect("batch status");
+    assert_eq!(res.status(), 200, "replica b knows the batch replica a took");
+    let batch: Value = res.json().await.expect("json");
+    let counts = &batch["counts"];
+    let sum: u64 = ["pending", "ok", "error", "unknown", "rejected"].iter().filter_map(|k| counts[k].as_u64()).sum();
+    assert_eq!((batch["records"].as_u64(), sum, counts["rejected"].as_u64()), (Some(50), 50, Some(1)), "{batch}");
+    assert_eq!(batch["statuses"][7]["error"]["field"], "eventId", "{batch}");
     common::stop_replicas([a, b]).await;
     broker.stop().await;
 }

@@ -1,8 +1,9 @@
 //! The batch core: many of the caller's records in one request, each validated and sent on its
 //! own through the send core (one bad record does not fail the others), up to
 //! [`BatchService::max_records`], with a bounded number in flight. Both doors (REST
-//! `/api/v1/batches`, the `send_batch` server function) call it. Async batches are kept (the
-//! last [`KEPT_BATCHES`]) so that `GET /api/v1/batches/{id}` can count their records by state.
+//! `/api/v1/batches`, the `send_batch` server function) call it. Async batches are kept by the
+//! status table (the last [`KEPT_BATCHES`], shared by every replica as statuses are) so that
+//! `GET /api/v1/batches/{id}` can count their records by state, on any replica.
 
 pub mod input;
 
@@ -12,27 +13,18 @@ use crate::model::{
     SendOutcome, SendParams,
 };
 use crate::server::send::SendService;
+use crate::server::status_table::{BatchEntry, KEPT_BATCHES};
 use futures::{Stream, StreamExt};
 use input::ParsedRecord;
-use parking_lot::Mutex;
-use std::collections::VecDeque;
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// Records of one batch in the send core at once (answered in order): enough to keep the
 /// producer's batches full, few enough that a batch of large values is never held in memory.
 const IN_FLIGHT: usize = 64;
-/// Async batches kept for `GET /api/v1/batches/{id}`.
-pub const KEPT_BATCHES: usize = 100;
-
-/// A kept batch: each record's request id, or why it has none.
-type KeptBatch = Arc<Vec<Result<Uuid, RecordError>>>;
-
 #[derive(Clone)]
 pub struct BatchService {
     send: SendService,
     max_records: usize,
-    kept: Arc<Mutex<VecDeque<(Uuid, KeptBatch)>>>,
 }
 
 impl From<&AppError> for RecordError {
@@ -43,7 +35,7 @@ impl From<&AppError> for RecordError {
 
 impl BatchService {
     pub fn new(send: SendService, max_records: usize) -> Self {
-        Self { send, max_records, kept: Arc::new(Mutex::new(VecDeque::new())) }
+        Self { send, max_records }
     }
 
     pub fn max_records(&self) -> usize {
@@ -81,7 +73,7 @@ impl BatchService {
         let batch_id = Uuid::new_v4();
         let failed = results.iter().filter(|r| r.error.is_some()).count();
         if head.send_mode == SendMode::Async {
-            self.keep(batch_id, &results);
+            self.keep(batch_id, &results).await;
         }
         Ok(BatchAnswer {
             batch_id,
@@ -128,20 +120,25 @@ impl BatchService {
         }
     }
 
-    fn keep(&self, batch_id: Uuid, results: &[BatchRecordResult]) {
-        let ids = results
+    /// Keeps an async batch for `GET /api/v1/batches/{id}` on every replica, before it is
+    /// answered. Its records are sent whatever happens here: if the state topic does not take
+    /// it, this replica still answers for it (and each record's status is on every replica).
+    async fn keep(&self, batch_id: Uuid, results: &[BatchRecordResult]) {
+        let entries = results
             .iter()
             .map(|r| match (&r.error, r.request_id) {
-                (None, Some(id)) => Ok(id),
-                (Some(e), _) => Err(e.clone()),
-                (None, None) => Err(RecordError { status: 500, field: None, message: "no request id".into() }),
+                (None, Some(id)) => BatchEntry::Sent(id),
+                (Some(e), _) => BatchEntry::Refused(Box::new(e.clone())),
+                (None, None) => BatchEntry::Refused(Box::new(RecordError {
+                    status: 500,
+                    field: None,
+                    message: "no request id".into(),
+                })),
             })
             .collect();
-        let mut kept = self.kept.lock();
-        if kept.len() == KEPT_BATCHES {
-            kept.pop_front();
+        if let Err(why) = self.send.table().keep_batch(batch_id, entries).await {
+            tracing::warn!(%batch_id, %why, "an async batch is known to this replica only");
         }
-        kept.push_back((batch_id, Arc::new(ids)));
     }
 
     /// A kept async batch: its records counted by state, and each one's status.
@@ -149,18 +146,17 @@ impl BatchService {
         let batch_id = Uuid::parse_str(raw_id.trim()).map_err(|_| {
             AppError::invalid(Field::Records, format!("batch id '{}' is not a UUID", raw_id.escape_debug()))
         })?;
-        let batch = self.kept.lock().iter().find(|(id, _)| *id == batch_id).map(|(_, b)| b.clone());
-        let Some(batch) = batch else {
+        let Some(batch) = self.send.table().batch(&batch_id).await? else {
             return Err(AppError::not_found(format!(
-                "No async batch {batch_id} on this replica (the last {KEPT_BATCHES} are kept; each record's status \
-                 is also at /api/v1/status)"
+                "No async batch {batch_id} (the last {KEPT_BATCHES} are kept; each record's status is also at \
+                 /api/v1/status)"
             )));
         };
         let mut counts = BatchCounts::default();
         let mut statuses = Vec::with_capacity(batch.len());
         for (index, entry) in batch.iter().enumerate() {
             let record = match entry {
-                Ok(id) => match self.send.table().get(id).await? {
+                BatchEntry::Sent(id) => match self.send.table().get(id).await? {
                     Some(status) => {
                         counts.add(status.state);
                         BatchRecordStatus { index, status: Some(status), error: None }
@@ -172,9 +168,9 @@ impl BatchService {
                         BatchRecordStatus { index, status: None, error: Some(error) }
                     }
                 },
-                Err(error) => {
+                BatchEntry::Refused(error) => {
                     counts.rejected += 1;
-                    BatchRecordStatus { index, status: None, error: Some(error.clone()) }
+                    BatchRecordStatus { index, status: None, error: Some((**error).clone()) }
                 }
             };
             statuses.push(record);

@@ -106,7 +106,9 @@ async fn create(State(state): State<AppState>, query: QueryParams, request: Requ
     responses(
     (status = 200, description = "Counts by state and each record's status", body = BatchStatus),
     (status = 400, description = "Not a UUID", body = Problem, content_type = "application/problem+json"),
-    (status = 404, description = "No such async batch kept on this replica", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such async batch among the last 100 (any replica's)", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "Not known to this replica, which could not catch up with the state topic within STATE_CATCH_UP_MS: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "seconds"))),
 ))]
 async fn status(
     State(state): State<AppState>,

@@ -5,6 +5,7 @@
 
 use crate::model::{DeliveryState, ProducerMode, RecordSummary, SendMode, SendStatus};
 use crate::server::idempotency::{KeyClaim, RecordedAnswer};
+use crate::server::status_table::batches::BatchPart;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -27,6 +28,18 @@ pub enum StateRecord {
     Answer(KeyAnswerRecord),
     /// The holder of a key gave it up: its request recorded nothing.
     Release(KeyReleaseRecord),
+    /// A part of an async batch's records (their request ids, or why none), keyed
+    /// `batch/<id>/<first index>`.
+    Batch(BatchPartRecord),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchPartRecord {
+    /// The replica that ran the batch (it keeps the batch already).
+    pub replica: String,
+    #[serde(flatten)]
+    pub part: BatchPart,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,6 +182,7 @@ impl StateRecord {
             StateRecord::Claim(c) => key_record_key(&c.key),
             StateRecord::Answer(a) => key_record_key(&a.key),
             StateRecord::Release(r) => key_record_key(&r.key),
+            StateRecord::Batch(b) => format!("batch/{}/{}", b.part.batch_id, b.part.first),
         }
     }
 
@@ -258,6 +272,24 @@ mod tests {
         assert_eq!(StateRecord::decode(&bulk.encode()), Some(bulk));
         let read = status.into_status("r1");
         assert_eq!((read.replica.as_deref(), read.key.as_str(), read.offset), (Some("r1"), "e1", Some(7)));
+    }
+
+    #[test]
+    fn a_part_of_a_batch_round_trips_under_a_key_of_its_own() {
+        use crate::model::RecordError;
+        use crate::server::status_table::BatchEntry;
+        let refused = RecordError { status: 400, field: Some(crate::model::Field::EventId), message: "bad".into() };
+        let part = BatchPart {
+            batch_id: Uuid::new_v4(),
+            total: 9,
+            first: 7,
+            entries: vec![BatchEntry::Sent(Uuid::new_v4()), BatchEntry::Refused(Box::new(refused))],
+        };
+        let record = StateRecord::Batch(BatchPartRecord { replica: "r1".into(), part: part.clone() });
+        assert_eq!(record.key(), format!("batch/{}/7", part.batch_id));
+        let json = String::from_utf8(record.encode()).unwrap();
+        assert!(json.contains(r#""kind":"batch""#), "{json}");
+        assert_eq!(StateRecord::decode(json.as_bytes()), Some(record));
     }
 
     /// The vectors of Kafka's own `UtilsTest.testMurmur2`.

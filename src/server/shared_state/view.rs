@@ -11,6 +11,7 @@ use super::replicas::ReplicaTable;
 use crate::model::{DeliveryState, SendStatus};
 use crate::server::idempotency::{Claimed, KeyTable};
 use crate::server::status_store::StatusStore;
+use crate::server::status_table::KeptBatches;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -19,6 +20,8 @@ pub struct StateView {
     /// The idempotency keys, as the log settled them.
     pub keys: Arc<KeyTable>,
     pub replicas: ReplicaTable,
+    /// The async batches of every replica.
+    pub batches: KeptBatches,
     /// This replica's id: its own PENDING sends are never judged by a lease.
     pub me: Arc<str>,
     /// The key prefix of this replica's own bulks of statuses (the follower skips them).
@@ -73,6 +76,7 @@ impl StateView {
             store,
             keys,
             replicas: ReplicaTable::default(),
+            batches: KeptBatches::default(),
             me: Arc::from(me),
             own_bulks: status_bulk_prefix(me),
             swept: Default::default(),
@@ -101,6 +105,11 @@ impl StateView {
             }
             StateRecord::Heartbeat(beat) => self.replicas.beat(&beat, ts_ms),
             StateRecord::Marker(_) => {}
+            StateRecord::Batch(batch) => {
+                if *batch.replica != *self.me {
+                    self.batches.add(batch.part);
+                }
+            }
             // Claims are applied from the log, this replica's own too: the log's order decides.
             mut key_record => {
                 let carried = take_carried(&mut key_record);
@@ -188,7 +197,7 @@ pub fn apply_to_keys(keys: &KeyTable, record: StateRecord, offset: i64) {
         StateRecord::Claim(c) => keys.apply_claim(&c.key, c.claim, offset),
         StateRecord::Answer(a) => keys.apply_answer(&a.key, &a.claim, a.answer, offset),
         StateRecord::Release(r) => keys.apply_release(&r.key, r.request_id),
-        StateRecord::Statuses(_) | StateRecord::Heartbeat(_) | StateRecord::Marker(_) => {}
+        StateRecord::Statuses(_) | StateRecord::Heartbeat(_) | StateRecord::Marker(_) | StateRecord::Batch(_) => {}
     }
 }
 

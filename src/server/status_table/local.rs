@@ -1,5 +1,6 @@
 //! A status table in this process's memory only: a lab run's own sends, and tests.
 
+use super::batches::{into_parts, BatchEntry, KeptBatches};
 use super::{Sharing, StateAck, StatusTable};
 use crate::error::AppError;
 use crate::model::SendStatus;
@@ -13,11 +14,12 @@ use uuid::Uuid;
 
 pub struct LocalStatusTable {
     store: Arc<StatusStore>,
+    batches: KeptBatches,
 }
 
 impl LocalStatusTable {
     pub fn new(store: Arc<StatusStore>) -> Self {
-        Self { store }
+        Self { store, batches: KeptBatches::default() }
     }
 }
 
@@ -72,6 +74,18 @@ impl StatusTable for LocalStatusTable {
 
     fn recent(&self, limit: usize) -> Vec<SendStatus> {
         self.store.recent(limit)
+    }
+
+    fn keep_batch(&self, id: Uuid, entries: Vec<BatchEntry>) -> BoxFuture<'_, Result<(), String>> {
+        for part in into_parts(id, entries, usize::MAX) {
+            self.batches.add(part);
+        }
+        async { Ok(()) }.boxed()
+    }
+
+    fn batch<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Result<Option<Vec<BatchEntry>>, AppError>> {
+        let found = self.batches.get(id);
+        async move { Ok(found) }.boxed()
     }
 
     fn own_pending_ids(&self) -> Vec<Uuid> {

@@ -1,10 +1,13 @@
 //! Where statuses are recorded and read: one interface, [`StatusTable`], for the send core. The
 //! service runs on one implementation, the table kept in a Kafka topic and shared by every
 //! replica (`shared_state::SharedStatusTable`); [`LocalStatusTable`] serves a lab run's own
-//! sends and the tests that make no claim about Kafka.
+//! sends and the tests that make no claim about Kafka. Async batches are kept beside the
+//! statuses ([`batches`]), shared the same way.
 
+pub mod batches;
 mod local;
 
+pub use batches::{BatchEntry, KeptBatches, KEPT_BATCHES};
 pub use local::{insert_waiting, store_full, LocalStatusTable};
 
 use crate::error::AppError;
@@ -75,6 +78,15 @@ pub trait StatusTable: Send + Sync + 'static {
 
     /// The latest sends, newest first.
     fn recent(&self, limit: usize) -> Vec<SendStatus>;
+
+    /// Keeps an async batch (each record's request id, or why it has none) for
+    /// `GET /api/v1/batches/{id}`; resolves once every replica can read it (bounded), or says
+    /// why not (it is kept here all the same).
+    fn keep_batch(&self, id: Uuid, entries: Vec<BatchEntry>) -> BoxFuture<'_, Result<(), String>>;
+
+    /// A kept batch's entries, in order; on a miss, first catches up as [`StatusTable::get`]
+    /// does, with the same three outcomes.
+    fn batch<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Result<Option<Vec<BatchEntry>>, AppError>>;
 
     /// The sends this replica still waits a delivery report for (for the shutdown log).
     fn own_pending_ids(&self) -> Vec<Uuid>;
@@ -201,6 +213,12 @@ impl StatusTable for CountingTable {
     }
     fn recent(&self, limit: usize) -> Vec<SendStatus> {
         self.local.recent(limit)
+    }
+    fn keep_batch(&self, id: Uuid, entries: Vec<BatchEntry>) -> BoxFuture<'_, Result<(), String>> {
+        self.local.keep_batch(id, entries)
+    }
+    fn batch<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Result<Option<Vec<BatchEntry>>, AppError>> {
+        self.local.batch(id)
     }
     fn own_pending_ids(&self) -> Vec<Uuid> {
         self.local.own_pending_ids()

@@ -4,8 +4,10 @@
 use super::SharedStatusTable;
 use crate::error::AppError;
 use crate::model::SendStatus;
+use crate::server::shared_state::record::{BatchPartRecord, StateRecord};
 use crate::server::status_store::{Delivered, StatusStore};
-use crate::server::status_table::{insert_waiting, Sharing, StateAck, StatusTable, Unsent};
+use crate::server::status_table::batches::{into_parts, PART_BYTES};
+use crate::server::status_table::{insert_waiting, BatchEntry, Sharing, StateAck, StatusTable, Unsent};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::sync::atomic::Ordering;
@@ -79,7 +81,7 @@ impl StatusTable for SharedStatusTable {
             match (self.view.read(id), caught_up) {
                 (Some(found), _) => Ok(Some(found)),
                 (None, Ok(())) => Ok(None),
-                (None, Err(why)) => Err(behind(id, &why)),
+                (None, Err(why)) => Err(behind("requestId", id, &why)),
             }
         }
         .boxed()
@@ -87,6 +89,39 @@ impl StatusTable for SharedStatusTable {
 
     fn recent(&self, limit: usize) -> Vec<SendStatus> {
         self.view.recent(limit)
+    }
+
+    /// Kept here at once, then written in parts; resolves once every part is acknowledged.
+    fn keep_batch(&self, id: Uuid, entries: Vec<BatchEntry>) -> BoxFuture<'_, Result<(), String>> {
+        let parts = into_parts(id, entries, PART_BYTES);
+        let mut acks = Vec::with_capacity(parts.len());
+        for part in parts {
+            self.view.batches.add(part.clone());
+            let record = StateRecord::Batch(BatchPartRecord { replica: self.settings.replica.clone(), part });
+            acks.push(self.writer.write(&record, None, true).map_or_else(StateAck::done, StateAck::pending));
+        }
+        async move {
+            for ack in acks {
+                ack.wait(self.settings.write_timeout).await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn batch<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Result<Option<Vec<BatchEntry>>, AppError>> {
+        async move {
+            if let Some(found) = self.view.batches.get(id) {
+                return Ok(Some(found));
+            }
+            let caught_up = self.catch_up.until_now(self.settings.catch_up).await;
+            match (self.view.batches.get(id), caught_up) {
+                (Some(found), _) => Ok(Some(found)),
+                (None, Ok(())) => Ok(None),
+                (None, Err(why)) => Err(behind("batch", id, &why)),
+            }
+        }
+        .boxed()
     }
 
     fn own_pending_ids(&self) -> Vec<Uuid> {
@@ -141,11 +176,11 @@ impl StatusTable for SharedStatusTable {
 }
 
 /// A miss the view could not be caught up for: the send may exist, written by another replica.
-fn behind(id: &Uuid, why: &str) -> AppError {
+fn behind(what: &str, id: &Uuid, why: &str) -> AppError {
     AppError::Behind {
         message: format!(
-            "requestId {id} is not known to this replica yet, and it could not catch up with the state topic \
-             ({why}): the send may exist. Retry shortly"
+            "{what} {id} is not known to this replica yet, and it could not catch up with the state topic ({why}): \
+             it may exist. Retry shortly"
         ),
         retry_after_secs: 1,
     }
