@@ -15,8 +15,8 @@ pub fn RecentSends(sends_changed: RwSignal<u32>) -> impl IntoView {
     let epoch = expect_context::<AuthEpoch>().0;
     let rendered = Resource::new(move || epoch.get(), |_| recent_sends());
     let trigger = Signal::derive(move || sends_changed.get().wrapping_add(epoch.get()));
-    let recent = live_list(rendered, trigger, Duration::from_millis(500), recent_sends, |s: &SendStatus| {
-        s.state == DeliveryState::Pending
+    let recent = live_list(rendered, trigger, Duration::from_millis(500), recent_sends, |list: &[SendStatus]| {
+        list.iter().any(|s| s.state == DeliveryState::Pending)
     });
     view! {
         <section class="card recent" aria-labelledby="recent-title">

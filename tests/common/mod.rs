@@ -20,6 +20,11 @@ pub struct TestService {
     pub client: reqwest::Client,
 }
 
+/// How long a lookup of an unknown id may catch up in tests (`STATE_CATCH_UP_MS`; 1 s by
+/// default): a round that outlasts the bound answers 503, not 404, and tests sharing two cores
+/// with others can make a round slow.
+pub const CATCH_UP_MS: &str = "5000";
+
 /// Extra flags on top of a port-0 listener; an empty bootstrap means the embedded broker.
 /// Waits until the service is ready (the broker answers and the status view is rebuilt).
 pub async fn start_service(extra: &[&str]) -> TestService {
@@ -46,6 +51,9 @@ pub async fn start_service_unready(extra: &[&str]) -> TestService {
     let mut args = vec!["producer-reliability", "--site-addr", "127.0.0.1:0"];
     if !extra.contains(&"--kafka-bootstrap-servers") {
         args.extend(["--kafka-bootstrap-servers", ""]);
+    }
+    if !extra.contains(&"--state-catch-up-ms") {
+        args.extend(["--state-catch-up-ms", CATCH_UP_MS]);
     }
     args.extend_from_slice(extra);
     let config = Config::try_parse_from(args).expect("test config");
@@ -195,6 +203,7 @@ pub fn replica(bootstrap: &str, name: &str, extra: &[(&str, &str)]) -> RunningBi
         ("KAFKA_BOOTSTRAP_SERVERS", bootstrap),
         ("REPLICA_ID", name),
         ("RUST_LOG", "warn,producer_reliability=info"),
+        ("STATE_CATCH_UP_MS", CATCH_UP_MS),
     ];
     envs.extend_from_slice(extra);
     spawn_binary(&envs)

@@ -1,32 +1,34 @@
-//! The runs the lab keeps (the last [`KEPT_RUNS`]), each shared between its task and readers.
+//! The runs this replica ran (the last [`KEPT_RUNS`]), each shared between its task and readers.
 
+use super::board::{PostedRun, KEPT_RUNS};
 use crate::model::{LabRunReport, LabRunSpec, LabRunState, Verification};
+use crate::server::idempotency::now_ms;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use uuid::Uuid;
 
-const KEPT_RUNS: usize = 100;
-
 /// One run's report, updated by its task while readers watch its progress.
 pub type RunRecord = Arc<Mutex<LabRunReport>>;
 
 #[derive(Default)]
 pub struct RunRegistry {
-    runs: Mutex<VecDeque<RunRecord>>,
+    /// Newest first, each with when it was registered.
+    runs: Mutex<VecDeque<(i64, RunRecord)>>,
     finished: AtomicU64,
 }
 
 impl RunRegistry {
-    /// Registers a queued run for `spec`, with the producer settings it will run with.
+    /// Registers a queued run for `spec`, with the producer settings it will run with; answers
+    /// when it was registered, and its record.
     pub fn register(
         &self,
         spec: &LabRunSpec,
         settings: Vec<(String, String)>,
         cluster: String,
         via: Option<String>,
-    ) -> RunRecord {
+    ) -> (i64, RunRecord) {
         let id = Uuid::new_v4().simple().to_string()[..12].to_owned();
         let report = LabRunReport {
             topic: format!("lab-{}-{id}", spec.mode),
@@ -53,19 +55,24 @@ impl RunRegistry {
             error: None,
         };
         let record = Arc::new(Mutex::new(report));
+        let created_ms = now_ms();
         let mut runs = self.runs.lock();
-        runs.push_front(record.clone());
+        runs.push_front((created_ms, record.clone()));
         runs.truncate(KEPT_RUNS);
-        record
+        (created_ms, record)
     }
 
     /// Past and current runs, newest first.
-    pub fn list(&self) -> Vec<LabRunReport> {
-        self.runs.lock().iter().map(|r| r.lock().clone()).collect()
+    pub fn list(&self) -> Vec<PostedRun> {
+        self.runs
+            .lock()
+            .iter()
+            .map(|(created_ms, r)| PostedRun { created_ms: *created_ms, report: r.lock().clone() })
+            .collect()
     }
 
     pub fn get(&self, id: &str) -> Option<LabRunReport> {
-        self.runs.lock().iter().map(|r| r.lock().clone()).find(|r| r.id == id)
+        self.runs.lock().iter().map(|(_, r)| r.lock().clone()).find(|r| r.id == id)
     }
 
     pub fn mark_finished(&self) {

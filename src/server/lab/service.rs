@@ -1,16 +1,22 @@
 //! The lab's one core, which both doors (REST and the server functions) only translate to:
-//! start a run (awaited or detached, as the caller asks), list and read runs, set and clear the
-//! fault. Input arrives as text ([`LabParams`], [`FaultParams`]) and is validated here, once.
+//! start a run (awaited or detached, as the caller asks), list and read runs (every replica's:
+//! each run is posted to the [`RunBoard`] as it starts, as it goes and as it ends), set and clear
+//! the fault. Input arrives as text ([`LabParams`], [`FaultParams`]) and is validated here, once.
 
+use super::board::{merged, PostedRun, RunBoard};
 use super::faults::{no_proxy, not_a_switch, proxy_fault, status_of, switch_disabled};
-use super::registry::RunRegistry;
+use super::registry::{RunRecord, RunRegistry};
 use super::run::{execute, run_settings, RunContext};
 use crate::error::AppError;
 use crate::model::{FaultParams, FaultStatus, LabParams, LabRunReport};
 use crate::server::fault_proxy::FaultProxy;
 use crate::server::shutdown::Shutdown;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// How often a run's progress is posted to the other replicas while it runs.
+const POST_EVERY: Duration = Duration::from_millis(500);
 
 /// Whether the caller waits for the run's result or gets the queued run at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +40,7 @@ pub struct LabService {
     runs: Option<RunContext>,
     switch: FaultSwitch,
     registry: RunRegistry,
+    board: Arc<dyn RunBoard>,
     /// Runs take turns: a fault is global to the proxy.
     turn: tokio::sync::Mutex<()>,
     tasks: Shutdown,
@@ -42,11 +49,12 @@ pub struct LabService {
 }
 
 impl LabService {
-    pub fn new(runs: Option<RunContext>, switch: FaultSwitch, tasks: &Shutdown) -> Self {
+    pub fn new(runs: Option<RunContext>, switch: FaultSwitch, board: Arc<dyn RunBoard>, tasks: &Shutdown) -> Self {
         Self {
             runs,
             switch,
             registry: RunRegistry::default(),
+            board,
             turn: tokio::sync::Mutex::new(()),
             tasks: tasks.clone(),
             stop: tasks.token().child_token(),
@@ -67,14 +75,25 @@ impl LabService {
             return Err(no_proxy(spec.fault.kind));
         }
         let settings = run_settings(ctx, spec.fault.kind);
-        let record = self.registry.register(&spec, settings.describe(spec.mode), ctx.cluster.clone(), ctx.via());
+        let (created_ms, record) =
+            self.registry.register(&spec, settings.describe(spec.mode), ctx.cluster.clone(), ctx.via());
         let queued = record.lock().clone();
-        let lab = self.clone();
-        let task_record = record.clone();
+        // Known to every replica before it is answered (read your writes, as for a send).
+        if let Err(why) = self.board.post(PostedRun { created_ms, report: queued.clone() }).await {
+            tracing::warn!(run = %queued.id, %why, "a lab run is known to this replica only");
+        }
+        let (lab, task_record, run_id) = (self.clone(), record.clone(), queued.id.clone());
         let task = self.tasks.spawn(async move {
             let _turn = lab.turn.lock().await;
             if let Some(ctx) = &lab.runs {
-                execute(ctx, &task_record, &lab.stop).await;
+                tokio::select! {
+                    _ = execute(ctx, &task_record, &lab.stop) => {}
+                    _ = lab.post_progress(created_ms, &task_record) => {}
+                }
+            }
+            let last = PostedRun { created_ms, report: task_record.lock().clone() };
+            if let Err(why) = lab.board.post(last).await {
+                tracing::warn!(run = %run_id, %why, "a lab run's result is known to this replica only");
             }
             lab.registry.mark_finished();
         });
@@ -88,13 +107,34 @@ impl LabService {
         }
     }
 
-    /// Past and current runs, newest first.
-    pub fn list(&self) -> Vec<LabRunReport> {
-        self.registry.list()
+    /// Posts the run's report whenever it changed, every [`POST_EVERY`], until dropped.
+    async fn post_progress(&self, created_ms: i64, record: &RunRecord) {
+        let mut ticks = tokio::time::interval(POST_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut posted = None;
+        loop {
+            ticks.tick().await;
+            let now = record.lock().clone();
+            if posted.as_ref() != Some(&now) {
+                // The write is under way; its acknowledgement is not awaited (progress is best
+                // effort, the last report is awaited).
+                drop(self.board.post(PostedRun { created_ms, report: now.clone() }));
+                posted = Some(now);
+            }
+        }
     }
 
-    pub fn get(&self, id: &str) -> Result<LabRunReport, AppError> {
-        self.registry.get(id).ok_or_else(|| AppError::not_found(format!("No lab run with id '{id}'")))
+    /// Past and current runs of every replica, newest first.
+    pub fn list(&self) -> Vec<LabRunReport> {
+        merged(self.registry.list(), self.board.others())
+    }
+
+    /// A run of any replica.
+    pub async fn get(&self, id: &str) -> Result<LabRunReport, AppError> {
+        if let Some(own) = self.registry.get(id) {
+            return Ok(own);
+        }
+        self.board.find(id).await?.ok_or_else(|| AppError::not_found(format!("No lab run with id '{id}'")))
     }
 
     /// Runs that reached an end since start.

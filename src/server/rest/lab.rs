@@ -143,13 +143,15 @@ pub(super) async fn list_runs(State(state): State<AppState>) -> Json<Vec<LabRunR
 /// One run.
 #[utoipa::path(get, path = "/api/v1/lab/runs/{id}", tag = "lab", params(("id" = String, Path, description = "Run id")), responses(
     (status = 200, description = "The run", body = LabRunReport),
-    (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such run among the last 100 of any replica", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "Not known to this replica, which could not catch up with the state topic within STATE_CATCH_UP_MS: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "seconds"))),
 ))]
 pub(super) async fn get_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<LabRunReport>, AppError> {
-    state.lab.get(&id).map(Json)
+    state.lab.get(&id).await.map(Json)
 }
 
 /// The fault the proxy applies now.

@@ -13,6 +13,7 @@ use super::follower::Progress;
 use super::record::{Marker, StateRecord};
 use super::view::{now_ms, StateView};
 use super::writer::StateWriter;
+use crate::error::AppError;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +77,34 @@ impl CatchUp {
             Ok(())
         } else {
             Err(rounds.failure)
+        }
+    }
+
+    /// Looks something up in the view with `find`; on a miss, catches up first (up to `bound`)
+    /// and looks again. `Ok(None)` only once the view holds everything written before the call:
+    /// when it could not catch up, the thing may exist, written by another replica, and the
+    /// answer is [`AppError::Behind`] naming it (`what`, e.g. "requestId <id>").
+    pub async fn look_up<T>(
+        &self,
+        bound: Duration,
+        find: impl Fn() -> Option<T>,
+        what: impl FnOnce() -> String,
+    ) -> Result<Option<T>, AppError> {
+        if let Some(found) = find() {
+            return Ok(Some(found));
+        }
+        let caught_up = self.until_now(bound).await;
+        match (find(), caught_up) {
+            (Some(found), _) => Ok(Some(found)),
+            (None, Ok(())) => Ok(None),
+            (None, Err(why)) => Err(AppError::Behind {
+                message: format!(
+                    "{} is not known to this replica yet, and it could not catch up with the state topic ({why}): it \
+                     may exist. Retry shortly",
+                    what()
+                ),
+                retry_after_secs: 1,
+            }),
         }
     }
 

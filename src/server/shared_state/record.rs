@@ -3,7 +3,7 @@
 //! compaction keeps one record per replica, per marker and per idempotency key, and every bulk
 //! of statuses (each has a key of its own: the age rule ends them).
 
-use crate::model::{DeliveryState, ProducerMode, RecordSummary, SendMode, SendStatus};
+use crate::model::{DeliveryState, LabRunReport, ProducerMode, RecordSummary, SendMode, SendStatus};
 use crate::server::idempotency::{KeyClaim, RecordedAnswer};
 use crate::server::status_table::batches::BatchPart;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,17 @@ pub enum StateRecord {
     /// A part of an async batch's records (their request ids, or why none), keyed
     /// `batch/<id>/<first index>`.
     Batch(BatchPartRecord),
+    /// A lab run's report as its replica last posted it, keyed `lab/<run id>` (compaction keeps
+    /// the last).
+    LabRun(LabRunRecord),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabRunRecord {
+    pub replica: String,
+    pub created_ms: i64,
+    pub report: LabRunReport,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,6 +194,7 @@ impl StateRecord {
             StateRecord::Answer(a) => key_record_key(&a.key),
             StateRecord::Release(r) => key_record_key(&r.key),
             StateRecord::Batch(b) => format!("batch/{}/{}", b.part.batch_id, b.part.first),
+            StateRecord::LabRun(r) => format!("lab/{}", r.report.id),
         }
     }
 

@@ -10,6 +10,7 @@ use super::record::{status_bulk_prefix, StateRecord, StatusRecord};
 use super::replicas::ReplicaTable;
 use crate::model::{DeliveryState, SendStatus};
 use crate::server::idempotency::{Claimed, KeyTable};
+use crate::server::lab::board::{PostedRun, PostedRuns};
 use crate::server::status_store::StatusStore;
 use crate::server::status_table::KeptBatches;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ pub struct StateView {
     pub replicas: ReplicaTable,
     /// The async batches of every replica.
     pub batches: KeptBatches,
+    /// The other replicas' lab runs.
+    pub runs: PostedRuns,
     /// This replica's id: its own PENDING sends are never judged by a lease.
     pub me: Arc<str>,
     /// The key prefix of this replica's own bulks of statuses (the follower skips them).
@@ -77,6 +80,7 @@ impl StateView {
             keys,
             replicas: ReplicaTable::default(),
             batches: KeptBatches::default(),
+            runs: PostedRuns::default(),
             me: Arc::from(me),
             own_bulks: status_bulk_prefix(me),
             swept: Default::default(),
@@ -108,6 +112,11 @@ impl StateView {
             StateRecord::Batch(batch) => {
                 if *batch.replica != *self.me {
                     self.batches.add(batch.part);
+                }
+            }
+            StateRecord::LabRun(run) => {
+                if *run.replica != *self.me {
+                    self.runs.upsert(PostedRun { created_ms: run.created_ms, report: run.report });
                 }
             }
             // Claims are applied from the log, this replica's own too: the log's order decides.
@@ -197,7 +206,11 @@ pub fn apply_to_keys(keys: &KeyTable, record: StateRecord, offset: i64) {
         StateRecord::Claim(c) => keys.apply_claim(&c.key, c.claim, offset),
         StateRecord::Answer(a) => keys.apply_answer(&a.key, &a.claim, a.answer, offset),
         StateRecord::Release(r) => keys.apply_release(&r.key, r.request_id),
-        StateRecord::Statuses(_) | StateRecord::Heartbeat(_) | StateRecord::Marker(_) | StateRecord::Batch(_) => {}
+        StateRecord::Statuses(_)
+        | StateRecord::Heartbeat(_)
+        | StateRecord::Marker(_)
+        | StateRecord::Batch(_)
+        | StateRecord::LabRun(_) => {}
     }
 }
 

@@ -17,7 +17,7 @@ use crate::server::kafka::{
     BrokerMonitor, DeliveryReports, EmbeddedBroker, InMemoryKafka, KafkaParts, KafkaSettings, ProducerPair,
     TopicRegistry,
 };
-use crate::server::lab::{FaultSwitch, LabService, RunContext};
+use crate::server::lab::{FaultSwitch, LabService, LocalRunBoard, RunBoard, RunContext};
 use crate::server::metrics::Metrics;
 use crate::server::router::app;
 use crate::server::send::{KafkaPorts, SendService};
@@ -60,6 +60,8 @@ struct Parts {
     kafka: KafkaPorts,
     table: Arc<dyn StatusTable>,
     keys: Arc<dyn KeyLog>,
+    /// Where the lab's runs meet every replica's.
+    board: Arc<dyn RunBoard>,
     store: Arc<StatusStore>,
     metrics: Metrics,
     settings: Arc<KafkaSettings>,
@@ -96,7 +98,7 @@ fn kafka_parts(config: &Config, broker: &broker::BrokerSetup, tasks: &Shutdown) 
             .map_err(kafka_error("admin client"))?,
     );
     let (store, mut metrics) = store_and_metrics(config);
-    let (table, keys, shared) = status_table(config, broker, &settings, &topics, &store, &mut metrics, tasks)?;
+    let (table, keys, board, shared) = status_table(config, broker, &settings, &topics, &store, &mut metrics, tasks)?;
     let reports = Arc::new(DeliveryReports::new(table.clone(), metrics.sends.clone()));
     let producer_settings = KafkaSettings::new(config, broker.producers_bootstrap());
     let producers =
@@ -124,14 +126,15 @@ fn kafka_parts(config: &Config, broker: &broker::BrokerSetup, tasks: &Shutdown) 
         (None, false) => FaultSwitch::NoProxy,
     };
     let kafka = KafkaPorts { producers: producers.clone(), topics };
-    let parts = Parts { kafka, table, keys, store, metrics, settings, broker: monitor, access, lab: Some(lab), switch };
+    let parts =
+        Parts { kafka, table, keys, board, store, metrics, settings, broker: monitor, access, lab: Some(lab), switch };
     Ok((parts, producers, shared))
 }
 
 /// The status table and, with it, the same table as the shared one it is (`None` only in
 /// `make bench`'s baseline binary, built with `bench-local-table`: statuses in this process's
 /// memory as before they were kept in Kafka, to measure what the shared table costs).
-type Tables = (Arc<dyn StatusTable>, Arc<dyn KeyLog>, Option<Arc<SharedStatusTable>>);
+type Tables = (Arc<dyn StatusTable>, Arc<dyn KeyLog>, Arc<dyn RunBoard>, Option<Arc<SharedStatusTable>>);
 
 /// The status table every replica shares through the state topic.
 fn status_table(
@@ -144,7 +147,7 @@ fn status_table(
     tasks: &Shutdown,
 ) -> Result<Tables, StartupError> {
     if cfg!(feature = "bench-local-table") {
-        return Ok((Arc::new(LocalStatusTable::new(store.clone())), local_keys(config), None));
+        return Ok((Arc::new(LocalStatusTable::new(store.clone())), local_keys(config), Arc::new(LocalRunBoard), None));
     }
     let follower = FollowerRoute {
         kafka: KafkaSettings::new(config, broker.follower_bootstrap()),
@@ -159,7 +162,7 @@ fn status_table(
         "How long after it was written each state record was applied to the view",
         shared.lag_histogram(),
     );
-    Ok((shared.clone(), Arc::new(shared.key_log()), Some(shared)))
+    Ok((shared.clone(), Arc::new(shared.key_log()), Arc::new(shared.run_board()), Some(shared)))
 }
 
 /// Idempotency keys in this process's memory (no claim about Kafka).
@@ -194,8 +197,8 @@ fn store_and_metrics(config: &Config) -> (Arc<StatusStore>, Metrics) {
 
 /// The cores (send, lab) over their Kafka parts, and the state both doors reach.
 fn assemble(config: &Config, leptos_options: LeptosOptions, parts: Parts, tasks: &Shutdown) -> AppState {
-    let Parts { kafka, table, keys, store, mut metrics, settings, broker, access, lab, switch } = parts;
-    let lab = Arc::new(LabService::new(lab, switch, tasks));
+    let Parts { kafka, table, keys, board, store, mut metrics, settings, broker, access, lab, switch } = parts;
+    let lab = Arc::new(LabService::new(lab, switch, board, tasks));
     metrics.add_source(store.clone());
     metrics.add_source(lab.clone());
     let sends = metrics.sends.clone();
@@ -261,6 +264,7 @@ pub fn in_memory(config: &Config, leptos_options: LeptosOptions) -> (AppState, A
         kafka: KafkaPorts { producers: kafka.clone(), topics: kafka.clone() },
         table,
         keys: local_keys(config),
+        board: Arc::new(LocalRunBoard),
         store,
         metrics,
         settings,

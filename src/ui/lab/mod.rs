@@ -28,8 +28,11 @@ pub fn LabPage() -> impl IntoView {
     let epoch = expect_context::<AuthEpoch>().0;
     let rendered = Resource::new(move || epoch.get(), |_| lab_runs());
     let trigger = Signal::derive(move || refresh.get().wrapping_add(epoch.get()));
-    let runs = live_list(rendered, trigger, Duration::from_millis(400), lab_runs, |r: &LabRunReport| {
-        matches!(r.state, LabRunState::Queued | LabRunState::Running)
+    // Until both runs just started are listed too, whichever replica answers.
+    let runs = live_list(rendered, trigger, Duration::from_millis(400), lab_runs, move |list: &[LabRunReport]| {
+        let listed = |id: &String| list.iter().any(|r| &r.id == id);
+        list.iter().any(|r| matches!(r.state, LabRunState::Queued | LabRunState::Running))
+            || pair.get_untracked().is_some_and(|(plain, idempotent)| !listed(&plain) || !listed(&idempotent))
     });
     view! {
         <div class="lab">

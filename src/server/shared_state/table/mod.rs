@@ -9,6 +9,7 @@ use super::claim_reader::{reader_consumer, ClaimReader};
 use super::follower::{consumer, Following, Progress};
 use super::keys::SharedKeyLog;
 use super::record::{Heartbeat, StateRecord, StatusRecord};
+use super::runs::SharedRunBoard;
 use super::status_log::StatusLog;
 use super::view::StateView;
 use super::writer::StateWriter;
@@ -278,6 +279,18 @@ impl SharedStatusTable {
             catch_up: self.catch_up.clone(),
             catch_up_bound: self.settings.catch_up,
             reader: self.claims.clone(),
+        }
+    }
+
+    /// The lab's run board over this table's topic, writer and view.
+    pub fn run_board(&self) -> SharedRunBoard {
+        SharedRunBoard {
+            writer: self.writer.clone(),
+            view: self.view.clone(),
+            catch_up: self.catch_up.clone(),
+            replica: self.settings.replica.clone(),
+            write_timeout: self.settings.write_timeout,
+            catch_up_bound: self.settings.catch_up,
         }
     }
 

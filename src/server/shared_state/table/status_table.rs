@@ -73,18 +73,9 @@ impl StatusTable for SharedStatusTable {
     }
 
     fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Result<Option<SendStatus>, AppError>> {
-        async move {
-            if let Some(found) = self.view.read(id) {
-                return Ok(Some(found));
-            }
-            let caught_up = self.catch_up.until_now(self.settings.catch_up).await;
-            match (self.view.read(id), caught_up) {
-                (Some(found), _) => Ok(Some(found)),
-                (None, Ok(())) => Ok(None),
-                (None, Err(why)) => Err(behind("requestId", id, &why)),
-            }
-        }
-        .boxed()
+        self.catch_up
+            .look_up(self.settings.catch_up, move || self.view.read(id), move || format!("requestId {id}"))
+            .boxed()
     }
 
     fn recent(&self, limit: usize) -> Vec<SendStatus> {
@@ -110,18 +101,9 @@ impl StatusTable for SharedStatusTable {
     }
 
     fn batch<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Result<Option<Vec<BatchEntry>>, AppError>> {
-        async move {
-            if let Some(found) = self.view.batches.get(id) {
-                return Ok(Some(found));
-            }
-            let caught_up = self.catch_up.until_now(self.settings.catch_up).await;
-            match (self.view.batches.get(id), caught_up) {
-                (Some(found), _) => Ok(Some(found)),
-                (None, Ok(())) => Ok(None),
-                (None, Err(why)) => Err(behind("batch", id, &why)),
-            }
-        }
-        .boxed()
+        self.catch_up
+            .look_up(self.settings.catch_up, move || self.view.batches.get(id), move || format!("batch {id}"))
+            .boxed()
     }
 
     fn own_pending_ids(&self) -> Vec<Uuid> {
@@ -172,16 +154,5 @@ impl StatusTable for SharedStatusTable {
             self.beat(false);
         }
         .boxed()
-    }
-}
-
-/// A miss the view could not be caught up for: the send may exist, written by another replica.
-fn behind(what: &str, id: &Uuid, why: &str) -> AppError {
-    AppError::Behind {
-        message: format!(
-            "{what} {id} is not known to this replica yet, and it could not catch up with the state topic ({why}): \
-             it may exist. Retry shortly"
-        ),
-        retry_after_secs: 1,
     }
 }

@@ -1,0 +1,48 @@
+//! The lab's [`RunBoard`] over the state topic: a run's report is a record keyed `lab/<run id>`
+//! (compaction keeps the last one posted), applied by every other replica's view.
+
+use super::catch_up::CatchUp;
+use super::record::{LabRunRecord, StateRecord};
+use super::view::StateView;
+use super::writer::StateWriter;
+use crate::error::AppError;
+use crate::model::LabRunReport;
+use crate::server::lab::board::{PostedRun, RunBoard};
+use crate::server::status_table::StateAck;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct SharedRunBoard {
+    pub(super) writer: Arc<StateWriter>,
+    pub(super) view: Arc<StateView>,
+    pub(super) catch_up: Arc<CatchUp>,
+    pub(super) replica: String,
+    /// Bound on a post's acknowledgement.
+    pub(super) write_timeout: Duration,
+    /// How long a miss may wait for the view to catch up.
+    pub(super) catch_up_bound: Duration,
+}
+
+impl RunBoard for SharedRunBoard {
+    fn post(&self, run: PostedRun) -> BoxFuture<'_, Result<(), String>> {
+        let record = StateRecord::LabRun(LabRunRecord {
+            replica: self.replica.clone(),
+            created_ms: run.created_ms,
+            report: run.report,
+        });
+        let ack = self.writer.write(&record, None, true).map_or_else(StateAck::done, StateAck::pending);
+        async move { ack.wait(self.write_timeout).await }.boxed()
+    }
+
+    fn others(&self) -> Vec<PostedRun> {
+        self.view.runs.list()
+    }
+
+    fn find<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<LabRunReport>, AppError>> {
+        self.catch_up
+            .look_up(self.catch_up_bound, move || self.view.runs.get(id), move || format!("lab run {id}"))
+            .boxed()
+    }
+}
