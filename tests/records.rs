@@ -183,6 +183,36 @@ async fn invalid_records_fail_alone_and_an_async_batch_is_followed_to_ok() {
     svc.server.shutdown().await;
 }
 
+/// A batch whose statuses aged out of the store is answered with one catch-up for the whole
+/// batch, not one per status missing (a batch of 10,000 would have taken minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_statuses_aged_out_is_answered_with_one_catch_up() {
+    let _quiet = MEMORY_MEASURED.read().await;
+    let svc = start_service(&["--status-store-capacity", "40"]).await;
+    let records: Vec<Value> = (0..100).map(|i| json!({"eventId": format!("G-{i}")})).collect();
+    let body = json!({"mode": "plain", "sendMode": "async", "topic": random_topic("aged"), "records": records});
+    let res = svc.client.post(format!("{}/api/v1/batches", svc.base)).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 202);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    // Every record ends; the store keeps the last 40 statuses only.
+    let ended = eventually(Duration::from_secs(30), || async {
+        let batch: Value = svc.get(&location).await.json().await.unwrap_or(Value::Null);
+        batch["counts"]["pending"] == 0
+    });
+    assert!(ended.await, "every record of the batch ended");
+    let rounds = || async {
+        let metrics = svc.get("/metrics").await.text().await.unwrap_or_default();
+        common::metric_value(&metrics, "state_catch_up_rounds_total").expect("the catch-up rounds counter")
+    };
+    let before = rounds().await;
+    let batch: Value = svc.get(&location).await.json().await.unwrap();
+    let after = rounds().await;
+    let aged_out = batch["statuses"].as_array().unwrap().iter().filter(|s| s["error"]["status"] == 404).count();
+    assert!(aged_out >= 60, "{aged_out} statuses no longer kept: {}", batch["counts"]);
+    assert!(after - before <= 1, "{} catch-up rounds for one batch lookup", after - before);
+    svc.server.shutdown().await;
+}
+
 /// Peak resident memory of this process (the service runs in it), in kB; `reset` starts afresh.
 fn peak_rss_kb(reset: bool) -> u64 {
     if reset {

@@ -10,7 +10,7 @@ pub mod input;
 use crate::error::AppError;
 use crate::model::{
     BatchAnswer, BatchCounts, BatchRecordResult, BatchRecordStatus, BatchStatus, Field, RecordError, SendMode,
-    SendOutcome, SendParams,
+    SendOutcome, SendParams, SendStatus,
 };
 use crate::server::send::SendService;
 use crate::server::status_table::{BatchEntry, KEPT_BATCHES};
@@ -21,6 +21,7 @@ use uuid::Uuid;
 /// Records of one batch in the send core at once (answered in order): enough to keep the
 /// producer's batches full, few enough that a batch of large values is never held in memory.
 const IN_FLIGHT: usize = 64;
+
 #[derive(Clone)]
 pub struct BatchService {
     send: SendService,
@@ -152,11 +153,12 @@ impl BatchService {
                  /api/v1/status)"
             )));
         };
+        let found = self.statuses_of(&batch).await?;
         let mut counts = BatchCounts::default();
         let mut statuses = Vec::with_capacity(batch.len());
-        for (index, entry) in batch.iter().enumerate() {
+        for ((index, entry), found) in batch.iter().enumerate().zip(found) {
             let record = match entry {
-                BatchEntry::Sent(id) => match self.send.table().get(id).await? {
+                BatchEntry::Sent(id) => match found {
                     Some(status) => {
                         counts.add(status.state);
                         BatchRecordStatus { index, status: Some(status), error: None }
@@ -176,6 +178,30 @@ impl BatchService {
             statuses.push(record);
         }
         Ok(BatchStatus { batch_id, records: batch.len(), counts, statuses })
+    }
+
+    /// The status of each record sent, as the view holds it: one catch-up at most for the whole
+    /// batch (not one per status missing: a batch whose statuses aged out would take minutes).
+    async fn statuses_of(&self, batch: &[BatchEntry]) -> Result<Vec<Option<SendStatus>>, AppError> {
+        let table = self.send.table();
+        let read = |entry: &BatchEntry| match entry {
+            BatchEntry::Sent(id) => table.read(id),
+            BatchEntry::Refused(_) => None,
+        };
+        let mut found: Vec<Option<SendStatus>> = batch.iter().map(read).collect();
+        let first_missing = batch.iter().zip(&found).find_map(|(entry, status)| match (entry, status) {
+            (BatchEntry::Sent(id), None) => Some(*id),
+            _ => None,
+        });
+        if let Some(id) = first_missing {
+            table.get(&id).await?;
+            for (entry, status) in batch.iter().zip(found.iter_mut()) {
+                if status.is_none() {
+                    *status = read(entry);
+                }
+            }
+        }
+        Ok(found)
     }
 }
 

@@ -67,6 +67,10 @@ impl StatusTable for LocalStatusTable {
         self.store.remove(id);
     }
 
+    fn read(&self, id: &Uuid) -> Option<SendStatus> {
+        self.store.get(id)
+    }
+
     fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Result<Option<SendStatus>, AppError>> {
         let found = self.store.get(id);
         async move { Ok(found) }.boxed()

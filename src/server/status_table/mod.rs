@@ -71,6 +71,9 @@ pub trait StatusTable: Send + Sync + 'static {
     /// Forgets a send that never reached a producer (its caller got an error, or left).
     fn abandon(&self, id: &Uuid);
 
+    /// One status as this replica's view holds it now, without catching up.
+    fn read(&self, id: &Uuid) -> Option<SendStatus>;
+
     /// One status; on a miss, first catches up with what other replicas wrote (bounded). `None`
     /// only when the table holds everything written before the call: when it could not catch up
     /// in time, the send may exist and the answer is [`AppError::Behind`] (503, retry).
@@ -207,6 +210,9 @@ impl StatusTable for CountingTable {
     }
     fn abandon(&self, id: &Uuid) {
         self.local.abandon(id)
+    }
+    fn read(&self, id: &Uuid) -> Option<SendStatus> {
+        self.local.read(id)
     }
     fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Result<Option<SendStatus>, AppError>> {
         self.local.get(id)

@@ -72,6 +72,10 @@ impl StatusTable for SharedStatusTable {
         self.statuses.forget(*id);
     }
 
+    fn read(&self, id: &Uuid) -> Option<SendStatus> {
+        self.view.read(id)
+    }
+
     fn get<'a>(&'a self, id: &'a Uuid) -> BoxFuture<'a, Result<Option<SendStatus>, AppError>> {
         self.catch_up
             .look_up(self.settings.catch_up, move || self.view.read(id), move || format!("requestId {id}"))
