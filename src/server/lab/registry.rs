@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// A run's id: the first hex digits of a random UUID.
+const RUN_ID_LEN: usize = 12;
+
 /// One run's report, updated by its task while readers watch its progress.
 pub type RunRecord = Arc<Mutex<LabRunReport>>;
 
@@ -29,7 +32,7 @@ impl RunRegistry {
         cluster: String,
         via: Option<String>,
     ) -> (i64, RunRecord) {
-        let id = Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let id = Uuid::new_v4().simple().to_string()[..RUN_ID_LEN].to_owned();
         let report = LabRunReport {
             topic: format!("lab-{}-{id}", spec.mode),
             id,
@@ -75,6 +78,11 @@ impl RunRegistry {
         self.runs.lock().iter().map(|(_, r)| r.lock().clone()).find(|r| r.id == id)
     }
 
+    /// Whether `id` has the shape of a run's id (any replica's).
+    pub fn may_be_a_run_id(id: &str) -> bool {
+        id.len() == RUN_ID_LEN && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+
     pub fn mark_finished(&self) {
         self.finished.fetch_add(1, Ordering::Relaxed);
     }
@@ -82,5 +90,23 @@ impl RunRegistry {
     /// Runs that reached an end (done or failed) since start.
     pub fn finished(&self) -> u64 {
         self.finished.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::LabParams;
+
+    #[test]
+    fn a_run_id_has_a_shape_no_other_string_is_taken_for() {
+        let params = LabParams { mode: Some("plain".into()), count: Some("1".into()), ..Default::default() };
+        let (_, run) =
+            RunRegistry::default().register(&params.validate().expect("valid"), Vec::new(), String::new(), None);
+        let id = run.lock().id.clone();
+        assert!(RunRegistry::may_be_a_run_id(&id), "{id}");
+        for other in ["abc", "", "0123456789abcdef", "0123456789AB", "0123456789ag", "../../etc"] {
+            assert!(!RunRegistry::may_be_a_run_id(other), "{other}");
+        }
     }
 }

@@ -129,12 +129,17 @@ impl LabService {
         merged(self.registry.list(), self.board.others())
     }
 
-    /// A run of any replica.
+    /// A run of any replica. An id that no run can have is not looked for elsewhere (a
+    /// lookup of an unknown id costs a catch-up with the state topic).
     pub async fn get(&self, id: &str) -> Result<LabRunReport, AppError> {
+        let unknown = || AppError::not_found(format!("No lab run with id '{}'", id.escape_debug()));
         if let Some(own) = self.registry.get(id) {
             return Ok(own);
         }
-        self.board.find(id).await?.ok_or_else(|| AppError::not_found(format!("No lab run with id '{id}'")))
+        if !RunRegistry::may_be_a_run_id(id) {
+            return Err(unknown());
+        }
+        self.board.find(id).await?.ok_or_else(unknown)
     }
 
     /// Runs that reached an end since start.
