@@ -43,9 +43,9 @@ pub enum AppError {
     /// The broker is not reachable yet, or a resource is busy.
     #[error("{message}")]
     Unavailable { message: String },
-    /// A status this replica does not hold may have been written by another replica, and the
-    /// replica's view could not be caught up with the state topic within its bound: not a 404,
-    /// since the send may exist; retry after a pause.
+    /// Something this replica does not hold (a status, an async batch, a lab run) may have been
+    /// written by another replica, and the replica's view could not be caught up with the state
+    /// topic within its bound: not a 404, since it may exist; retry after a pause.
     #[error("{message}")]
     Behind { message: String, retry_after_secs: u32 },
     #[error("{message}")]

@@ -1,6 +1,7 @@
 //! This replica's view of the state topic: every status (its own and the other replicas'), in
-//! the bounded status store, and the replicas' heartbeats. Statuses whose replica stopped
-//! before their delivery report read `UNKNOWN`.
+//! the bounded status store, the idempotency keys, every replica's async batches and the other
+//! replicas' lab runs, and the replicas' heartbeats. Statuses whose replica stopped before their
+//! delivery report read `UNKNOWN`.
 //!
 //! A replica's bulks of statuses are spread over the partitions, so they may be read out of
 //! order: a late PENDING never undoes a final state (the store's merge), and a send withdrawn
