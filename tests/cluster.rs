@@ -229,6 +229,18 @@ async fn a_killed_replica_leaves_its_pending_sends_unknown_and_the_others_keep_w
         let (code, body) = status(&client, &b.base(), id).await;
         assert_eq!((code, body["state"].as_str()), (200, Some("PENDING")), "held by a: {body}");
     }
+    // A lab run on a whose produce responses are held: running when a is killed.
+    let fault = json!({"kind": "delay-produce-response", "delayMs": 60000, "produceRequests": 1000});
+    let res = client.post(format!("{}/api/v1/lab/runs?wait=false", a.base()));
+    let res = res.json(&json!({"mode": "plain", "count": 5, "fault": fault})).send().await.expect("lab run");
+    assert_eq!(res.status(), 202);
+    let run_on_b =
+        format!("{}/api/v1/lab/runs/{}", b.base(), res.json::<Value>().await.unwrap()["id"].as_str().unwrap());
+    let running = common::eventually(Duration::from_secs(10), || async {
+        let run: Value = client.get(&run_on_b).send().await.unwrap().json().await.unwrap_or(Value::Null);
+        run["state"] == "running" && run["sent"].as_u64() > Some(0)
+    });
+    assert!(running.await, "b sees a's run running");
     a.signal(libc::SIGKILL);
     let _ = a.finish_async().await;
     // Within the lease and 5 s, every one reads UNKNOWN on the survivors; sends keep working.
@@ -251,10 +263,17 @@ async fn a_killed_replica_leaves_its_pending_sends_unknown_and_the_others_keep_w
                 }
             }
         }
-        if unknown == held.len() * 2 {
+        let run: Value = client.get(&run_on_b).send().await.unwrap().json().await.unwrap_or(Value::Null);
+        let run_ended = run["state"] == "failed" && run["error"].as_str().is_some_and(|e| e.contains("stopped before"));
+        if unknown == held.len() * 2 && run_ended {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "{unknown} of {} UNKNOWN after the lease + 5 s", held.len() * 2);
+        let now = std::time::Instant::now();
+        assert!(
+            now < deadline,
+            "{unknown} of {} UNKNOWN after the lease + 5 s; a's lab run on b: {run}",
+            held.len() * 2
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     common::stop_replicas([b, c]).await;

@@ -5,7 +5,7 @@
 //! posted.
 
 use crate::error::AppError;
-use crate::model::LabRunReport;
+use crate::model::{LabRunReport, LabRunState};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use parking_lot::Mutex;
@@ -53,32 +53,47 @@ impl RunBoard for LocalRunBoard {
     }
 }
 
-/// The last [`KEPT_RUNS`] runs other replicas posted, each as last posted.
+/// The last [`KEPT_RUNS`] runs other replicas posted, each as last posted, with the replica
+/// that runs it.
 #[derive(Default)]
 pub struct PostedRuns {
-    runs: Mutex<VecDeque<PostedRun>>,
+    runs: Mutex<VecDeque<(String, PostedRun)>>,
 }
 
 impl PostedRuns {
-    pub fn upsert(&self, run: PostedRun) {
+    pub fn upsert(&self, replica: &str, run: PostedRun) {
         let mut runs = self.runs.lock();
-        if let Some(kept) = runs.iter_mut().find(|r| r.report.id == run.report.id) {
+        if let Some((_, kept)) = runs.iter_mut().find(|(_, r)| r.report.id == run.report.id) {
             *kept = run;
             return;
         }
         if runs.len() == KEPT_RUNS {
             runs.pop_front();
         }
-        runs.push_back(run);
+        runs.push_back((replica.to_owned(), run));
     }
 
-    pub fn list(&self) -> Vec<PostedRun> {
+    pub fn list(&self) -> Vec<(String, PostedRun)> {
         self.runs.lock().iter().cloned().collect()
     }
 
-    pub fn get(&self, id: &str) -> Option<LabRunReport> {
-        self.runs.lock().iter().find(|r| r.report.id == id).map(|r| r.report.clone())
+    pub fn get(&self, id: &str) -> Option<(String, LabRunReport)> {
+        self.runs.lock().iter().find(|(_, r)| r.report.id == id).map(|(replica, r)| (replica.clone(), r.report.clone()))
     }
+}
+
+/// A run as it reads now: one still queued or running on a replica that is gone (killed, or
+/// cut off for longer than its lease) will never end there, so it reads failed, and says why.
+pub fn judged(mut report: LabRunReport, replica: &str, gone: impl Fn(&str) -> bool) -> LabRunReport {
+    if matches!(report.state, LabRunState::Queued | LabRunState::Running) && gone(replica) {
+        report.state = LabRunState::Failed;
+        report.error = Some(format!(
+            "replica {replica} stopped before this run ended: its counts are as it last posted them, and some of its \
+             records may be in topic {}",
+            report.topic
+        ));
+    }
+    report
 }
 
 /// This replica's runs and the others', newest first, at most [`KEPT_RUNS`] (a run of this
@@ -112,10 +127,22 @@ mod tests {
     #[test]
     fn a_run_posted_again_replaces_what_was_posted() {
         let posted = PostedRuns::default();
-        posted.upsert(run("a", 1, LabRunState::Running));
-        posted.upsert(run("a", 1, LabRunState::Done));
+        posted.upsert("r1", run("a", 1, LabRunState::Running));
+        posted.upsert("r1", run("a", 1, LabRunState::Done));
         assert_eq!(posted.list().len(), 1);
-        assert_eq!(posted.get("a").map(|r| r.state), Some(LabRunState::Done));
+        assert_eq!(posted.get("a").map(|(replica, r)| (replica, r.state)), Some(("r1".into(), LabRunState::Done)));
+    }
+
+    #[test]
+    fn a_run_left_unfinished_by_a_replica_that_is_gone_reads_failed() {
+        let gone = |replica: &str| replica == "dead";
+        for state in [LabRunState::Queued, LabRunState::Running] {
+            let report = judged(run("a", 1, state).report, "dead", gone);
+            assert_eq!(report.state, LabRunState::Failed);
+            assert!(report.error.is_some_and(|e| e.contains("replica dead stopped")));
+            assert_eq!(judged(run("a", 1, state).report, "alive", gone).state, state, "its replica still runs it");
+        }
+        assert_eq!(judged(run("a", 1, LabRunState::Done).report, "dead", gone).state, LabRunState::Done);
     }
 
     #[test]

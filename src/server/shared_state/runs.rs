@@ -7,7 +7,7 @@ use super::view::StateView;
 use super::writer::StateWriter;
 use crate::error::AppError;
 use crate::model::LabRunReport;
-use crate::server::lab::board::{PostedRun, RunBoard};
+use crate::server::lab::board::{judged, PostedRun, RunBoard};
 use crate::server::status_table::StateAck;
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -37,12 +37,19 @@ impl RunBoard for SharedRunBoard {
     }
 
     fn others(&self) -> Vec<PostedRun> {
-        self.view.runs.list()
+        let gone = |replica: &str| self.view.replicas.is_gone(replica);
+        let judge = |(replica, run): (String, PostedRun)| PostedRun {
+            created_ms: run.created_ms,
+            report: judged(run.report, &replica, gone),
+        };
+        self.view.runs.list().into_iter().map(judge).collect()
     }
 
     fn find<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<LabRunReport>, AppError>> {
-        self.catch_up
-            .look_up(self.catch_up_bound, move || self.view.runs.get(id), move || format!("lab run {id}"))
-            .boxed()
+        let found = move || {
+            let (replica, report) = self.view.runs.get(id)?;
+            Some(judged(report, &replica, |r| self.view.replicas.is_gone(r)))
+        };
+        self.catch_up.look_up(self.catch_up_bound, found, move || format!("lab run {id}")).boxed()
     }
 }

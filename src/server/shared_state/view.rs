@@ -117,7 +117,7 @@ impl StateView {
             }
             StateRecord::LabRun(run) => {
                 if *run.replica != *self.me {
-                    self.runs.upsert(PostedRun { created_ms: run.created_ms, report: run.report });
+                    self.runs.upsert(&run.replica, PostedRun { created_ms: run.created_ms, report: run.report });
                 }
             }
             // Claims are applied from the log, this replica's own too: the log's order decides.
