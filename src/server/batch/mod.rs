@@ -12,8 +12,8 @@ use crate::model::{
     BatchAnswer, BatchCounts, BatchRecordResult, BatchRecordStatus, BatchStatus, Field, RecordError, SendMode,
     SendOutcome, SendParams, SendStatus,
 };
-use crate::server::send::SendService;
-use crate::server::status_table::{BatchEntry, KEPT_BATCHES};
+use crate::server::send::{wait_all_settled, SendService};
+use crate::server::status_table::{BatchEntry, StateAck, KEPT_BATCHES};
 use futures::{Stream, StreamExt};
 use input::ParsedRecord;
 use uuid::Uuid;
@@ -67,10 +67,15 @@ impl BatchService {
             Ok(self.send_one(index, parsed, params, default_topic).await)
         });
         let mut sends = std::pin::pin!(sends.buffered(IN_FLIGHT));
-        let mut results = Vec::new();
-        while let Some(result) = sends.next().await {
-            results.push(result?);
+        let (mut results, mut acks) = (Vec::new(), Vec::new());
+        while let Some(sent) = sends.next().await {
+            let (result, ack) = sent?;
+            results.push(result);
+            acks.push(ack);
         }
+        // Answered once every replica can report each record (its PENDING status, async; its
+        // outcome, sync), as a lone send is.
+        wait_all_settled(acks).await;
         let batch_id = Uuid::new_v4();
         let failed = results.iter().filter(|r| r.error.is_some()).count();
         if head.send_mode == SendMode::Async {
@@ -94,7 +99,7 @@ impl BatchService {
         parsed: ParsedRecord,
         params: &SendParams,
         default_topic: &str,
-    ) -> BatchRecordResult {
+    ) -> (BatchRecordResult, StateAck) {
         let failed = |error: RecordError| BatchRecordResult {
             index,
             request_id: None,
@@ -104,9 +109,10 @@ impl BatchService {
         };
         let request = match parsed.and_then(|input| input.into_request(params, default_topic)) {
             Ok(request) => request,
-            Err(error) => return failed(error),
+            Err(error) => return (failed(error), StateAck::done()),
         };
-        match self.send.send_request(request).await {
+        let (sent, ack) = self.send.send_in_batch(request).await;
+        let result = match sent {
             Ok(SendOutcome::Delivered(r)) => BatchRecordResult {
                 index,
                 request_id: Some(r.request_id),
@@ -118,7 +124,8 @@ impl BatchService {
                 BatchRecordResult { index, request_id: Some(a.request_id), partition: None, offset: None, error: None }
             }
             Err(error) => failed(RecordError::from(&error)),
-        }
+        };
+        (result, ack)
     }
 
     /// Keeps an async batch for `GET /api/v1/batches/{id}` on every replica, before it is
@@ -211,3 +218,6 @@ fn too_many(max: usize) -> AppError {
         message: format!("The batch has more than {max} records (BATCH_MAX_RECORDS); send it in smaller batches"),
     }
 }
+
+#[cfg(test)]
+mod tests;

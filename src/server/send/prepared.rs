@@ -2,15 +2,16 @@
 //! and the PENDING status it starts with.
 
 use crate::model::{DeliveryState, SendMode, SendRequest, SendStatus};
+use crate::server::status_table::Recording;
 use std::time::Instant;
 use uuid::Uuid;
 
-/// How one send is made: its request id, whether its PENDING status is recorded durably before
-/// it is sent, the idempotency key its record carries, and whether that key's records carry its
+/// How one send is made: its request id, how its PENDING status is recorded (durably before it
+/// is sent, for an async send), the idempotency key its record carries, and whether that key's records carry its
 /// statuses to the other replicas (its PENDING in the claim, a sync outcome in the answer).
 pub(super) struct Sending<'a> {
     pub request_id: Uuid,
-    pub durable: bool,
+    pub recording: Recording,
     pub idempotency_key: Option<&'a str>,
     pub carried: bool,
 }

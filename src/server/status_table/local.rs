@@ -1,7 +1,7 @@
 //! A status table in this process's memory only: a lab run's own sends, and tests.
 
 use super::batches::{into_parts, BatchEntry, KeptBatches};
-use super::{Sharing, StateAck, StatusTable};
+use super::{Recording, Sharing, StateAck, StatusTable};
 use crate::error::AppError;
 use crate::model::SendStatus;
 use crate::server::room_wait::RoomWait;
@@ -51,8 +51,8 @@ pub async fn insert_waiting(store: &StatusStore, status: &SendStatus, bound: Dur
 }
 
 impl StatusTable for LocalStatusTable {
-    fn accept(&self, status: SendStatus, _durable: bool) -> BoxFuture<'_, Result<(), AppError>> {
-        let inserted = self.store.insert(status).map_err(store_full);
+    fn accept(&self, status: SendStatus, _recording: Recording) -> BoxFuture<'_, Result<StateAck, AppError>> {
+        let inserted = self.store.insert(status).map(|()| StateAck::done()).map_err(store_full);
         async move { inserted }.boxed()
     }
 

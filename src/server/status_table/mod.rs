@@ -32,6 +32,15 @@ impl StateAck {
         StateAck(Some(rx))
     }
 
+    /// Whichever of two acknowledgements is still to come (at most one of them is).
+    pub fn or(self, other: StateAck) -> StateAck {
+        if self.0.is_some() {
+            self
+        } else {
+            other
+        }
+    }
+
     /// Waits up to `bound`; the error says why the change is not known to be durable.
     pub async fn wait(self, bound: Duration) -> Result<(), String> {
         let Some(rx) = self.0 else { return Ok(()) };
@@ -41,6 +50,20 @@ impl StateAck {
             Err(_) => Err(format!("the state topic did not acknowledge within {bound:?}")),
         }
     }
+}
+
+/// How an accepted send's PENDING status reaches the other replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    /// Kept here only: its outcome is what is shared (a sync send), or a record of the caller's
+    /// carries it (a keyed send's claim).
+    Local,
+    /// Written, and acknowledged before the send goes on: an async send's 202 promises a status
+    /// any replica can report, and nothing is sent when it cannot be recorded.
+    Durable,
+    /// Written beside the send: the acknowledgement is returned, for the caller to wait for
+    /// before it answers (an async batch's records, whose one 202 waits for all of them).
+    Beside,
 }
 
 /// How a delivery report's status reaches the other replicas.
@@ -56,9 +79,11 @@ pub enum Sharing {
 }
 
 pub trait StatusTable: Send + Sync + 'static {
-    /// Records an accepted send as PENDING. With `durable`, resolves once every replica can read
-    /// it (an async 202 waits for that); refused (503) when the view is full of PENDING sends.
-    fn accept(&self, status: SendStatus, durable: bool) -> BoxFuture<'_, Result<(), AppError>>;
+    /// Records an accepted send as PENDING, shared as `recording` says: resolves once it is
+    /// recorded, with the state topic's acknowledgement still to come for [`Recording::Beside`];
+    /// refused (503) when the view is full of PENDING sends, or when a status that must be
+    /// written cannot be.
+    fn accept(&self, status: SendStatus, recording: Recording) -> BoxFuture<'_, Result<StateAck, AppError>>;
 
     /// Records a delivery report, shared with every replica as `sharing` says (the ack resolves
     /// once every replica can read it, for [`Sharing::Acknowledged`]).
@@ -181,26 +206,43 @@ impl Drop for CarriedStatus<'_> {
     }
 }
 
-/// For tests: a local table that says its statuses live in a topic (`state`), and counts the
-/// statuses it was asked to share and the times it was told the broker came back.
+/// For tests: a local table that says its statuses live in a topic (`state`), counts the
+/// statuses it was asked to share and the times it was told the broker came back, and holds the
+/// acknowledgement of every status written beside its send ([`Recording::Beside`]) until the
+/// test gives it.
 #[cfg(test)]
 pub struct CountingTable {
     local: LocalStatusTable,
     pub shared: std::sync::atomic::AtomicUsize,
     pub backs: std::sync::atomic::AtomicUsize,
+    pub held: parking_lot::Mutex<Vec<crate::server::shared_state::writer::AckSender>>,
 }
 
 #[cfg(test)]
 impl CountingTable {
     pub fn new(store: std::sync::Arc<StatusStore>) -> Self {
-        Self { local: LocalStatusTable::new(store), shared: Default::default(), backs: Default::default() }
+        Self {
+            local: LocalStatusTable::new(store),
+            shared: Default::default(),
+            backs: Default::default(),
+            held: Default::default(),
+        }
     }
 }
 
 #[cfg(test)]
 impl StatusTable for CountingTable {
-    fn accept(&self, status: SendStatus, durable: bool) -> BoxFuture<'_, Result<(), AppError>> {
-        self.local.accept(status, durable)
+    fn accept(&self, status: SendStatus, recording: Recording) -> BoxFuture<'_, Result<StateAck, AppError>> {
+        let accepted = self.local.accept(status, recording);
+        Box::pin(async move {
+            accepted.await?;
+            if recording != Recording::Beside {
+                return Ok(StateAck::done());
+            }
+            let (tx, rx) = oneshot::channel();
+            self.held.lock().push(tx);
+            Ok(StateAck::pending(rx))
+        })
     }
     fn complete(&self, id: &Uuid, outcome: Delivered, latency: Duration, sharing: Sharing) -> StateAck {
         self.local.complete(id, outcome, latency, sharing)

@@ -7,7 +7,7 @@ use crate::model::SendStatus;
 use crate::server::shared_state::record::{BatchPartRecord, StateRecord};
 use crate::server::status_store::{Delivered, StatusStore};
 use crate::server::status_table::batches::{into_parts, PART_BYTES};
-use crate::server::status_table::{insert_waiting, BatchEntry, Sharing, StateAck, StatusTable, Unsent};
+use crate::server::status_table::{insert_waiting, BatchEntry, Recording, Sharing, StateAck, StatusTable, Unsent};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::sync::atomic::Ordering;
@@ -15,10 +15,10 @@ use std::time::Duration;
 use uuid::Uuid;
 
 impl StatusTable for SharedStatusTable {
-    fn accept(&self, mut status: SendStatus, durable: bool) -> BoxFuture<'_, Result<(), AppError>> {
+    fn accept(&self, mut status: SendStatus, recording: Recording) -> BoxFuture<'_, Result<StateAck, AppError>> {
         status.replica = Some(self.settings.replica.clone());
         async move {
-            if durable && !self.writable.load(Ordering::Acquire) {
+            if recording != Recording::Local && !self.writable.load(Ordering::Acquire) {
                 let reason = self.not_ready.borrow().clone().unwrap_or_default();
                 return Err(AppError::Unavailable {
                     message: format!("Async sends wait for the state topic; retry shortly ({reason})"),
@@ -26,15 +26,17 @@ impl StatusTable for SharedStatusTable {
             }
             let id = status.request_id;
             insert_waiting(&self.view.store, &status, self.settings.max_block).await?;
-            if !durable {
-                return Ok(());
+            match recording {
+                Recording::Local => return Ok(StateAck::done()),
+                Recording::Beside => return Ok(self.write_status(&status, true)),
+                Recording::Durable => {}
             }
             // Abandoned if the write fails, or if the caller goes away while it is under way.
             let mut unsent = Unsent::new(self, id);
             match self.write_status(&status, true).wait(self.settings.write_timeout).await {
                 Ok(()) => {
                     unsent.keep();
-                    Ok(())
+                    Ok(StateAck::done())
                 }
                 Err(why) => {
                     drop(unsent);
