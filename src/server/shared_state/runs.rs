@@ -8,7 +8,6 @@ use super::writer::StateWriter;
 use crate::error::AppError;
 use crate::model::LabRunReport;
 use crate::server::lab::board::{judged, PostedRun, RunBoard};
-use crate::server::status_table::StateAck;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::sync::Arc;
@@ -32,7 +31,7 @@ impl RunBoard for SharedRunBoard {
             created_ms: run.created_ms,
             report: run.report,
         });
-        let ack = self.writer.write(&record, None, true).map_or_else(StateAck::done, StateAck::pending);
+        let ack = self.writer.write_acked(&record);
         async move { ack.wait(self.write_timeout).await }.boxed()
     }
 

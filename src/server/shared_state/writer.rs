@@ -8,6 +8,7 @@
 use super::own_records::OwnRecords;
 use super::record::{partition_for, StateRecord};
 use crate::server::kafka::{describe_kafka_error, KafkaSettings};
+use crate::server::status_table::StateAck;
 use arc_swap::ArcSwap;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
@@ -232,6 +233,11 @@ impl StateWriter {
         });
         self.write_for(record, partition, acks);
         rx
+    }
+
+    /// Writes a record to the partition its key names; resolves once it is acknowledged.
+    pub fn write_acked(&self, record: &StateRecord) -> StateAck {
+        self.write(record, None, true).map_or_else(StateAck::done, StateAck::pending)
     }
 
     /// Writes a record whose acknowledgement goes to `acks` (every waiter hears of it).

@@ -95,7 +95,7 @@ impl StatusTable for SharedStatusTable {
         for part in parts {
             self.view.batches.add(part.clone());
             let record = StateRecord::Batch(BatchPartRecord { replica: self.settings.replica.clone(), part });
-            acks.push(self.writer.write(&record, None, true).map_or_else(StateAck::done, StateAck::pending));
+            acks.push(self.writer.write_acked(&record));
         }
         async move {
             for ack in acks {
