@@ -7,8 +7,9 @@ use std::time::Instant;
 use uuid::Uuid;
 
 /// How one send is made: its request id, how its PENDING status is recorded (durably before it
-/// is sent, for an async send), the idempotency key its record carries, and whether that key's records carry its
-/// statuses to the other replicas (its PENDING in the claim, a sync outcome in the answer).
+/// is sent, for a lone async send), the idempotency key its record carries, and whether that
+/// key's records carry its statuses to the other replicas (its PENDING in the claim, a sync
+/// outcome in the answer).
 pub(super) struct Sending<'a> {
     pub request_id: Uuid,
     pub recording: Recording,
