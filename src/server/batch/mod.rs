@@ -73,14 +73,16 @@ impl BatchService {
             results.push(result);
             acks.push(ack);
         }
-        // Answered once every replica can report each record (its PENDING status, async; its
-        // outcome, sync), as a lone send is.
-        wait_all_settled(acks).await;
         let batch_id = Uuid::new_v4();
         let failed = results.iter().filter(|r| r.error.is_some()).count();
-        if head.send_mode == SendMode::Async {
-            self.keep(batch_id, &results).await;
-        }
+        // Answered once every replica can report each record (its PENDING status, async; its
+        // outcome, sync), as a lone send is, and an async batch itself: both written at once.
+        let kept = async {
+            if head.send_mode == SendMode::Async {
+                self.keep(batch_id, &results).await;
+            }
+        };
+        tokio::join!(wait_all_settled(acks), kept);
         Ok(BatchAnswer {
             batch_id,
             mode: head.mode,
